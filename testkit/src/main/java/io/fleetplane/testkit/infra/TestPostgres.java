@@ -1,5 +1,7 @@
 package io.fleetplane.testkit.infra;
 
+import com.typesafe.config.Config;
+import io.fleetplane.config.FleetplaneConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -23,17 +25,18 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The server is the machine's PostgreSQL when it accepts a connection (127.0.0.1:5432, trust
  * auth, user {@code postgres}, database {@code test}; override with {@code
- * FLEETPLANE_TEST_PG_URL}/{@code _USER}/{@code _PASSWORD} or the system properties {@code
- * fleetplane.test.pg.url}/{@code .user}/{@code .password}); otherwise one embedded PostgreSQL
+ * FLEETPLANE_TEST_PG_URL}/{@code _USER}/{@code _PASSWORD} or {@code
+ * -Dfleetplane.testkit.postgres.url=...}, see reference.conf); otherwise one embedded PostgreSQL
  * (zonky) started once per JVM. Which one is used is decided once per JVM and logged.
  */
 public final class TestPostgres {
 
-  public static final String DEFAULT_URL = "jdbc:postgresql://127.0.0.1:5432/test";
   public static final String START_MACHINE_SERVER =
       "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
 
   private static final Logger log = LoggerFactory.getLogger(TestPostgres.class);
+  /** fleetplane.testkit.postgres (reference.conf; env and -D overrides apply). */
+  private static final Config SETTINGS = FleetplaneConfig.load().getConfig("fleetplane.testkit.postgres");
   private static final Pattern SCHEMA_NAME = Pattern.compile("[a-z_][a-z0-9_]{0,62}");
   private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMddHHmmss");
   private static final String ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -137,9 +140,9 @@ public final class TestPostgres {
   }
 
   private static Server machineServer() {
-    return new Server(setting("FLEETPLANE_TEST_PG_URL", "fleetplane.test.pg.url", DEFAULT_URL),
-        setting("FLEETPLANE_TEST_PG_USER", "fleetplane.test.pg.user", "postgres"),
-        setting("FLEETPLANE_TEST_PG_PASSWORD", "fleetplane.test.pg.password", ""),
+    return new Server(SETTINGS.getString("url"),
+        SETTINGS.getString("user"),
+        SETTINGS.getString("password"),
         "the machine's PostgreSQL");
   }
 
@@ -184,12 +187,4 @@ public final class TestPostgres {
     return DriverManager.getConnection(s.url(), p);
   }
 
-  private static String setting(String env, String property, String fallback) {
-    String fromProperty = System.getProperty(property);
-    if (fromProperty != null && !fromProperty.isBlank()) {
-      return fromProperty;
-    }
-    String fromEnv = System.getenv(env);
-    return fromEnv != null && !fromEnv.isBlank() ? fromEnv : fallback;
-  }
 }
