@@ -1,0 +1,28 @@
+package io.fleetplane.http;
+
+import akka.actor.typed.ActorSystem;
+import akka.http.javadsl.model.ContentTypes;
+import akka.http.javadsl.model.HttpEntities;
+import akka.http.javadsl.model.HttpResponse;
+import akka.http.javadsl.server.AllDirectives;
+import akka.http.javadsl.server.Route;
+
+/** Assembles every route of the node under one error handling. */
+final class ApiRoutes extends AllDirectives {
+
+  private final DeviceRoutes devices;
+  private final HealthRoutes health;
+
+  ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health) {
+    this.devices = new DeviceRoutes(system, settings.askTimeout());
+    this.health = health;
+  }
+
+  Route routes() {
+    return new ErrorHandling().wrap(() -> concat(
+        pathPrefix("api", () -> pathPrefix("v1", devices::routes)),
+        health.routes(),
+        path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
+            HttpEntities.create(ContentTypes.TEXT_PLAIN_UTF8, Observability.prometheusText())))))));
+  }
+}

@@ -1,0 +1,78 @@
+package io.fleetplane.http;
+
+import akka.actor.typed.ActorSystem;
+import akka.cluster.sharding.typed.javadsl.ClusterSharding;
+import akka.http.javadsl.model.StatusCodes;
+import akka.http.javadsl.server.AllDirectives;
+import akka.http.javadsl.server.PathMatchers;
+import akka.http.javadsl.server.Route;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.fleetplane.config.ErrorCode;
+import io.fleetplane.config.ids.DeviceSessionId;
+import io.fleetplane.registry.DeviceSession;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * {@code /api/v1/devices}: reads a device session straight from its actor, so the answer
+ * reflects every persisted update (lists, which read the projection, come with the registry).
+ */
+final class DeviceRoutes extends AllDirectives {
+
+  /** The device as the API shows it; decoupled from the actor's state record on purpose. */
+  record DeviceSessionDto(
+      String deviceSessionId,
+      String raeSerial,
+      Map<String, JsonNode> attributes,
+      Map<String, Instant> attributesReportedAt,
+      String testState,
+      String connection,
+      Instant connectionAsOf,
+      Instant lastUpdateAt,
+      long appliedMessages) {
+
+    static DeviceSessionDto from(String id, DeviceSession.Active s) {
+      Map<String, JsonNode> attributes = new TreeMap<>();
+      Map<String, Instant> reportedAt = new TreeMap<>();
+      s.attributes().forEach((name, attribute) -> {
+        attributes.put(name, attribute.value());
+        reportedAt.put(name, Instant.ofEpochMilli(attribute.reportedAtDeviceMillis()));
+      });
+      return new DeviceSessionDto(id, s.raeSerial(), attributes, reportedAt, s.testState().orElse(null),
+          s.connection().name(), s.connectionAsOf(), s.lastUpdateAt(), s.appliedMessages());
+    }
+  }
+
+  private final ClusterSharding sharding;
+  private final Duration askTimeout;
+
+  DeviceRoutes(ActorSystem<?> system, Duration askTimeout) {
+    this.sharding = ClusterSharding.get(system);
+    this.askTimeout = askTimeout;
+  }
+
+  Route routes() {
+    return pathPrefix("devices", () ->
+        path(PathMatchers.segment(), rawId -> get(() -> {
+          DeviceSessionId id = DeviceSessionId.parse(rawId).orElseThrow(() -> new Problem.ProblemException(
+              Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.DEVICE_SESSION_ID_INVALID,
+                  "Device session ids are lower-case UUIDs, e.g. 3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c.",
+                  "deviceSessionId")));
+          return onSuccess(getSession(id), reply -> {
+            if (reply instanceof DeviceSession.SessionFound found) {
+              return complete(Json.response(StatusCodes.OK, DeviceSessionDto.from(id.value(), found.session())));
+            }
+            return complete(Problem.of(StatusCodes.NOT_FOUND, ErrorCode.DEVICE_NOT_FOUND,
+                "No device session " + id + " has reported yet.").toResponse());
+          });
+        })));
+  }
+
+  private CompletionStage<DeviceSession.GetReply> getSession(DeviceSessionId id) {
+    return sharding.entityRefFor(DeviceSession.ENTITY_TYPE_KEY, id.value())
+        .ask(DeviceSession.GetSession::new, askTimeout);
+  }
+}

@@ -1,0 +1,86 @@
+package io.fleetplane.http;
+
+import akka.http.javadsl.model.HttpEntity;
+import akka.http.javadsl.model.HttpResponse;
+import akka.http.javadsl.model.StatusCodes;
+import akka.http.javadsl.server.AllDirectives;
+import akka.http.javadsl.server.ExceptionHandler;
+import akka.http.javadsl.server.RejectionHandler;
+import akka.http.javadsl.server.Route;
+import io.fleetplane.config.ErrorCode;
+import io.fleetplane.config.ids.InvalidIdException;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one exception handler and the one rejection handler: every error leaves the API as
+ * {@code application/problem+json} with a stable code, never as Akka's plain-text defaults and
+ * never as a bare 500 without a code.
+ */
+final class ErrorHandling extends AllDirectives {
+
+  private static final Logger log = LoggerFactory.getLogger(ErrorHandling.class);
+
+  Route wrap(Supplier<Route> inner) {
+    return handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(), inner));
+  }
+
+  static ExceptionHandler exceptionHandler() {
+    return ExceptionHandler.newBuilder()
+        .match(Problem.ProblemException.class, e -> completeProblem(e.problem()))
+        .match(InvalidIdException.class, e ->
+            completeProblem(Problem.of(StatusCodes.BAD_REQUEST, e.errorCode(), e.getMessage())))
+        .match(TimeoutException.class, e -> completeProblem(Problem.of(StatusCodes.SERVICE_UNAVAILABLE,
+            ErrorCode.TIMEOUT, "The service did not answer in time; retry after the Retry-After delay.")))
+        .matchAny(e -> {
+          log.error("Unhandled error in HTTP route", e);
+          return completeProblem(Problem.of(StatusCodes.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL,
+              "Unexpected error; it was logged. Retry, and report it if it persists."));
+        })
+        .build();
+  }
+
+  /**
+   * Akka's default rejection handler knows the right status and a precise message for every
+   * rejection (wrong method, missing parameter, unsupported media type, entity too large); we
+   * keep those and re-wrap the response as a problem document.
+   */
+  static RejectionHandler rejectionHandler() {
+    return RejectionHandler.defaultHandler().mapRejectionResponse(response -> {
+      if (response.entity().getContentType().equals(Problem.PROBLEM_JSON)) {
+        return response;
+      }
+      String text = strictText(response);
+      int status = response.status().intValue();
+      ErrorCode code = switch (status) {
+        case 404 -> ErrorCode.ROUTE_NOT_FOUND;
+        case 405 -> ErrorCode.METHOD_NOT_ALLOWED;
+        case 413 -> ErrorCode.PAYLOAD_TOO_LARGE;
+        case 503 -> ErrorCode.SERVICE_UNAVAILABLE;
+        default -> status >= 500 ? ErrorCode.INTERNAL : ErrorCode.REQUEST_INVALID;
+      };
+      String detail = status == 404 && text.startsWith("The requested resource could not be found")
+          ? "No such route. The API lives under /api/v1; see /api/v1/openapi.json."
+          : text;
+      Problem problem = new Problem("urn:fleetplane:problem:" + code.code(), response.status().reason(),
+          status, code.code(), detail, null);
+      return HttpResponse.create().withStatus(response.status())
+          .withHeaders(response.getHeaders())
+          .withEntity(Problem.PROBLEM_JSON, problem.toJson());
+    });
+  }
+
+  private static String strictText(HttpResponse response) {
+    if (response.entity() instanceof HttpEntity.Strict strict) {
+      return strict.getData().decodeString(StandardCharsets.UTF_8);
+    }
+    return response.status().reason();
+  }
+
+  static Route completeProblem(Problem problem) {
+    return new AllDirectives() {}.complete(problem.toResponse());
+  }
+}

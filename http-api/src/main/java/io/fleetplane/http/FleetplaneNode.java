@@ -1,0 +1,124 @@
+package io.fleetplane.http;
+
+import akka.Done;
+import akka.actor.CoordinatedShutdown;
+import akka.actor.typed.ActorSystem;
+import akka.actor.typed.javadsl.Behaviors;
+import akka.cluster.typed.Cluster;
+import akka.cluster.typed.Join;
+import akka.http.javadsl.Http;
+import akka.http.javadsl.ServerBinding;
+import com.typesafe.config.Config;
+import io.fleetplane.bridge.BridgeSettings;
+import io.fleetplane.bridge.MqttKafkaBridge;
+import io.fleetplane.config.KafkaSettings;
+import io.fleetplane.persistence.DatabaseMigrations;
+import io.fleetplane.persistence.PersistenceSettings;
+import io.fleetplane.registry.DeviceEventsIngest;
+import io.fleetplane.registry.DeviceSession;
+import io.fleetplane.registry.RegistrySettings;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One Fleetplane node: migrates the database, starts the actor system (a cluster member), the
+ * device sessions, the Kafka ingest, optionally the bridge, and the HTTP API. Stopping it runs
+ * Akka's CoordinatedShutdown, which stops the bridge (drains to Kafka), unbinds HTTP, drains the
+ * ingest (commits offsets) and only then stops the actors.
+ */
+public final class FleetplaneNode {
+
+  private static final Logger log = LoggerFactory.getLogger(FleetplaneNode.class);
+
+  private final ActorSystem<Void> system;
+  private final ServerBinding binding;
+  private final Optional<MqttKafkaBridge> bridge;
+  private final Optional<DeviceEventsIngest> ingest;
+  private final HealthRoutes health;
+
+  private FleetplaneNode(ActorSystem<Void> system, ServerBinding binding, Optional<MqttKafkaBridge> bridge,
+      Optional<DeviceEventsIngest> ingest, HealthRoutes health) {
+    this.system = system;
+    this.binding = binding;
+    this.bridge = bridge;
+    this.ingest = ingest;
+    this.health = health;
+  }
+
+  /** Starts a node from a fully loaded configuration; blocks until it serves HTTP. */
+  public static FleetplaneNode start(Config config) {
+    NodeSettings node = NodeSettings.fromConfig(config);
+    PersistenceSettings persistence = PersistenceSettings.fromConfig(config);
+    KafkaSettings kafka = KafkaSettings.fromConfig(config);
+    Observability.start(config, node.kamonAgent());
+
+    if (persistence.migrateOnStart()) {
+      DatabaseMigrations.migrate(persistence);
+    }
+    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "fleetplane", config);
+    try {
+      if (node.selfJoinCluster()) {
+        Cluster cluster = Cluster.get(system);
+        cluster.manager().tell(Join.create(cluster.selfMember().address()));
+      }
+      DeviceSession.init(system);
+      Optional<DeviceEventsIngest> ingest = node.runRegistry()
+          ? Optional.of(DeviceEventsIngest.start(system, RegistrySettings.fromConfig(config), kafka))
+          : Optional.empty();
+      Optional<MqttKafkaBridge> bridge = node.runBridge()
+          ? Optional.of(await(MqttKafkaBridge.start(system, BridgeSettings.fromConfig(config), kafka)))
+          : Optional.empty();
+
+      HealthRoutes health = new HealthRoutes(system, persistence, bridge, ingest);
+      ApiRoutes routes = new ApiRoutes(system, node, health);
+      ServerBinding binding = await(Http.get(system)
+          .newServerAt(node.httpHost(), node.httpPort())
+          .bind(routes.routes()));
+      binding.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
+
+      CoordinatedShutdown shutdown = CoordinatedShutdown.get(system);
+      bridge.ifPresent(b -> shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "stop-bridge", b::stop));
+      ingest.ifPresent(i -> shutdown.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "drain-ingest", i::stop));
+
+      log.info("Fleetplane node up: HTTP on {}, Kafka {}, database {}, bridge {}",
+          binding.localAddress(), kafka.bootstrapServers(), persistence.jdbcUrl(),
+          bridge.isPresent() ? "embedded" : "off");
+      return new FleetplaneNode(system, binding, bridge, ingest, health);
+    } catch (RuntimeException e) {
+      system.terminate();
+      throw e;
+    }
+  }
+
+  public int httpPort() {
+    return binding.localAddress().getPort();
+  }
+
+  public ActorSystem<Void> system() {
+    return system;
+  }
+
+  public boolean isReady() {
+    return health.readiness().ready();
+  }
+
+  /** Graceful stop through CoordinatedShutdown; completes when the actor system terminated. */
+  public CompletionStage<Done> stop() {
+    return CoordinatedShutdown.get(system).runAll(CoordinatedShutdown.unknownReason());
+  }
+
+  static <T> T await(CompletionStage<T> stage) {
+    try {
+      return stage.toCompletableFuture().get(60, TimeUnit.SECONDS);
+    } catch (java.util.concurrent.ExecutionException e) {
+      Throwable cause = e.getCause();
+      throw cause instanceof RuntimeException runtime ? runtime : new IllegalStateException(cause);
+    } catch (Exception e) {
+      throw new IllegalStateException("Fleetplane node did not start within 60 s: " + e, e);
+    }
+  }
+}

@@ -1,0 +1,141 @@
+package io.fleetplane.http;
+
+import io.fleetplane.config.FleetplaneConfig;
+import io.fleetplane.config.KafkaSettings;
+import io.fleetplane.testkit.infra.EmbeddedKafka;
+import io.fleetplane.testkit.infra.EmbeddedMqttBroker;
+import io.fleetplane.testkit.infra.EmbeddedPostgresServer;
+import io.fleetplane.testkit.infra.PortInUseException;
+import io.fleetplane.testkit.infra.PostgresEndpoint;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The whole platform in one process on its embedded default: PostgreSQL (data under the data
+ * directory, so it survives restarts), an in-process Kafka broker in KRaft mode, an MQTT 5 broker
+ * (or an external one), and a node running the bridge, the registry and the HTTP API.
+ */
+public final class LocalPlatform implements AutoCloseable {
+
+  private static final Logger log = LoggerFactory.getLogger(LocalPlatform.class);
+
+  /** Where everything listens; 0 picks a free port (tests). */
+  public record Options(
+      Path dataDir,
+      int httpPort,
+      int kafkaPort,
+      int mqttPort,
+      Optional<String> externalMqttUri,
+      int postgresPort,
+      boolean kamonAgent) {}
+
+  private final EmbeddedPostgresServer postgres;
+  private final EmbeddedKafka kafka;
+  private final EmbeddedMqttBroker mqtt;
+  private final FleetplaneNode node;
+  private final String mqttUri;
+
+  private LocalPlatform(EmbeddedPostgresServer postgres, EmbeddedKafka kafka, EmbeddedMqttBroker mqtt,
+      String mqttUri, FleetplaneNode node) {
+    this.postgres = postgres;
+    this.kafka = kafka;
+    this.mqtt = mqtt;
+    this.mqttUri = mqttUri;
+    this.node = node;
+  }
+
+  public static LocalPlatform start(Options options) throws Exception {
+    Path dataDir = options.dataDir().toAbsolutePath();
+    Files.createDirectories(dataDir);
+    log.info("Starting Fleetplane local mode with data in {}", dataDir);
+    EmbeddedMqttBroker mqtt = null;
+    EmbeddedKafka kafka = null;
+    EmbeddedPostgresServer postgres = null;
+    try {
+      // The broker first: its port is the one most often taken (another broker on 1883), and
+      // failing before anything else started keeps the error message the only output.
+      String mqttUri;
+      if (options.externalMqttUri().isPresent()) {
+        mqttUri = options.externalMqttUri().get();
+        log.info("Using external MQTT broker {}", mqttUri);
+      } else {
+        try {
+          mqtt = EmbeddedMqttBroker.start(options.mqttPort(), dataDir.resolve("mqtt"));
+        } catch (PortInUseException e) {
+          throw new PortInUseException(e.port(), "MQTT port " + e.port() + " on 127.0.0.1 is already in use"
+              + " (another broker or process listens there). Either use that broker instead of embedding"
+              + " one: ./fleetplane local --mqtt-uri tcp://127.0.0.1:" + e.port()
+              + "   or embed the broker on another port: ./fleetplane local --mqtt-port 1884");
+        }
+        mqttUri = mqtt.serverUri();
+      }
+      // Stopped by close(), after the node: the node's journal writes until its drain is done.
+      postgres = EmbeddedPostgresServer.start(dataDir.resolve("postgres"), options.postgresPort(), false);
+      Map<String, Object> base = new HashMap<>();
+      KafkaSettings defaults = KafkaSettings.fromConfig(FleetplaneConfig.load());
+      kafka = EmbeddedKafka.start(options.kafkaPort(), dataDir.resolve("kafka"), defaults.deviceEventsPartitions());
+      kafka.createTopics(defaults.deviceEventsPartitions(), defaults.deviceEventsTopic());
+      kafka.createTopics(1, defaults.deadLettersTopic());
+
+      PostgresEndpoint db = postgres.endpoint();
+      base.put("fleetplane.data-dir", dataDir.toString());
+      base.put("fleetplane.persistence.jdbc-url", db.jdbcUrl());
+      base.put("fleetplane.persistence.user", db.user());
+      base.put("fleetplane.persistence.password", db.password());
+      base.put("fleetplane.kafka.bootstrap-servers", kafka.bootstrapServers());
+      base.put("fleetplane.bridge.mqtt.server-uri", mqttUri);
+      base.put("fleetplane.node.http.port", options.httpPort());
+      base.put("fleetplane.node.metrics.kamon-agent", options.kamonAgent());
+      base.put("akka.remote.artery.canonical.port", 0);
+      FleetplaneNode node = FleetplaneNode.start(FleetplaneConfig.load(base));
+      return new LocalPlatform(postgres, kafka, mqtt, mqttUri, node);
+    } catch (Exception | Error e) {
+      closeQuietly(kafka);
+      closeQuietly(postgres);
+      closeQuietly(mqtt);
+      throw e;
+    }
+  }
+
+  public FleetplaneNode node() {
+    return node;
+  }
+
+  public String mqttUri() {
+    return mqttUri;
+  }
+
+  public String kafkaBootstrapServers() {
+    return kafka.bootstrapServers();
+  }
+
+  /** Stops the node gracefully (bridge drained, offsets committed), then the infrastructure. */
+  @Override
+  public void close() {
+    try {
+      node.stop().toCompletableFuture().get(90, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (Exception e) {
+      log.warn("Node did not stop cleanly: {}", e.toString());
+    }
+    closeQuietly(kafka);
+    closeQuietly(mqtt);
+    closeQuietly(postgres);
+    log.info("Fleetplane local mode stopped");
+  }
+
+  private static void closeQuietly(AutoCloseable closeable) {
+    if (closeable == null) {
+      return;
+    }
+    try {
+      closeable.close();
+    } catch (Exception e) {
+      log.warn("Stopping {} failed: {}", closeable.getClass().getSimpleName(), e.toString());
+    }
+  }
+}

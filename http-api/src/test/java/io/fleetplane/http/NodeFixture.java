@@ -1,0 +1,102 @@
+package io.fleetplane.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.fleetplane.config.FleetplaneConfig;
+import io.fleetplane.config.KafkaSettings;
+import io.fleetplane.testkit.infra.EmbeddedKafka;
+import io.fleetplane.testkit.infra.PostgresEndpoint;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.Predicate;
+import org.eclipse.paho.mqttv5.client.MqttClient;
+import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
+import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
+import org.eclipse.paho.mqttv5.common.MqttMessage;
+
+/** Shared plumbing for node ITs: real Kafka, a real broker, a real database, real HTTP. */
+final class NodeFixture {
+
+  static final ObjectMapper JSON = new ObjectMapper();
+  static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+  private NodeFixture() {}
+
+  static EmbeddedKafka startKafka() throws IOException {
+    Path dir = Files.createTempDirectory("fp-kafka-");
+    EmbeddedKafka kafka = EmbeddedKafka.start(0, dir);
+    KafkaSettings defaults = KafkaSettings.fromConfig(FleetplaneConfig.load());
+    kafka.createTopics(4, defaults.deviceEventsTopic());
+    kafka.createTopics(1, defaults.deadLettersTopic());
+    return kafka;
+  }
+
+  static Map<String, Object> nodeConfig(PostgresEndpoint db, String kafka, String mqttUri, String instance) {
+    Map<String, Object> c = new HashMap<>();
+    c.put("fleetplane.persistence.jdbc-url", db.jdbcUrl());
+    c.put("fleetplane.persistence.user", db.user());
+    c.put("fleetplane.persistence.password", db.password());
+    c.put("fleetplane.kafka.bootstrap-servers", kafka);
+    c.put("fleetplane.bridge.mqtt.server-uri", mqttUri);
+    c.put("fleetplane.bridge.instance-id", instance);
+    c.put("fleetplane.registry.consumer-group-id", "registry-" + instance);
+    c.put("fleetplane.node.http.port", 0);
+    c.put("fleetplane.node.metrics.kamon-agent", true);
+    c.put("akka.remote.artery.canonical.port", 0);
+    c.put("kamon.metric.tick-interval", "1 second");
+    return c;
+  }
+
+  static FleetplaneNode startNode(Map<String, Object> config) {
+    return FleetplaneNode.start(FleetplaneConfig.load(config));
+  }
+
+  static void publish(String mqttUri, String topic, String payload) throws Exception {
+    MqttClient client = new MqttClient(mqttUri, "it-publisher-" + System.nanoTime(), new MemoryPersistence());
+    MqttConnectionOptions options = new MqttConnectionOptions();
+    options.setCleanStart(true);
+    client.connect(options);
+    try {
+      MqttMessage message = new MqttMessage(payload.getBytes(StandardCharsets.UTF_8));
+      message.setQos(1);
+      client.publish(topic, message);
+    } finally {
+      client.disconnect();
+      client.close();
+    }
+  }
+
+  static HttpResponse<String> get(int port, String path) throws IOException, InterruptedException {
+    return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+        .timeout(Duration.ofSeconds(10)).GET().build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  static JsonNode json(HttpResponse<String> response) throws IOException {
+    return JSON.readTree(response.body());
+  }
+
+  /** Polls until the response satisfies the condition, failing with the last response seen. */
+  static HttpResponse<String> awaitResponse(int port, String path, Predicate<HttpResponse<String>> condition,
+      Duration timeout) throws Exception {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    HttpResponse<String> last = null;
+    while (System.nanoTime() < deadline) {
+      last = get(port, path);
+      if (condition.test(last)) {
+        return last;
+      }
+      Thread.sleep(100);
+    }
+    throw new AssertionError("GET " + path + " did not reach the expected state within " + timeout
+        + "; last: " + (last == null ? "none" : last.statusCode() + " " + last.body()));
+  }
+}
