@@ -2,6 +2,7 @@ package io.fleetplane.registry;
 
 import akka.Done;
 import io.fleetplane.config.ErrorCode;
+import io.fleetplane.config.InvalidInputException;
 import io.fleetplane.config.KafkaHeaders;
 import io.fleetplane.config.ids.DeviceTopic;
 import io.fleetplane.registry.domain.DeviceMessage;
@@ -57,9 +58,7 @@ public final class DeviceRecordHandler {
             "record key '" + record.key() + "' does not match its topic '" + mqttTopic + "'");
       }
       message = parser.parse(topic.channel(), record.value() == null ? new byte[0] : record.value());
-    } catch (InvalidDeviceMessageException e) {
-      return deadLetters.send(record, e.errorCode(), e.getMessage());
-    } catch (DeviceTopic.InvalidTopicException e) {
+    } catch (InvalidInputException e) {
       return deadLetters.send(record, e.errorCode(), e.getMessage());
     }
     Lineage lineage = new Lineage(topic.topic(), record.partition(), record.offset(), receivedAt(record));

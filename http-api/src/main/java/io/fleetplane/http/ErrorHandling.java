@@ -8,7 +8,7 @@ import akka.http.javadsl.server.ExceptionHandler;
 import akka.http.javadsl.server.RejectionHandler;
 import akka.http.javadsl.server.Route;
 import io.fleetplane.config.ErrorCode;
-import io.fleetplane.config.ids.InvalidIdException;
+import io.fleetplane.config.InvalidInputException;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
@@ -31,7 +31,7 @@ final class ErrorHandling extends AllDirectives {
   static ExceptionHandler exceptionHandler() {
     return ExceptionHandler.newBuilder()
         .match(Problem.ProblemException.class, e -> completeProblem(e.problem()))
-        .match(InvalidIdException.class, e ->
+        .match(InvalidInputException.class, e ->
             completeProblem(Problem.of(StatusCodes.BAD_REQUEST, e.errorCode(), e.getMessage())))
         .match(TimeoutException.class, e -> completeProblem(Problem.of(StatusCodes.SERVICE_UNAVAILABLE,
             ErrorCode.TIMEOUT, "The service did not answer in time; retry after the Retry-After delay.")))

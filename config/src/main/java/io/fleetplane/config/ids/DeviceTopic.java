@@ -1,6 +1,7 @@
 package io.fleetplane.config.ids;
 
 import io.fleetplane.config.ErrorCode;
+import io.fleetplane.config.InvalidInputException;
 import java.util.Locale;
 
 /**
@@ -83,16 +84,9 @@ public record DeviceTopic(RaeSerial raeSerial, DeviceSessionId deviceSessionId, 
   }
 
   /** A topic that is not a valid device topic. */
-  public static final class InvalidTopicException extends IllegalArgumentException {
-    private final ErrorCode errorCode;
-
+  public static final class InvalidTopicException extends InvalidInputException {
     public InvalidTopicException(ErrorCode errorCode, String message) {
-      super(message);
-      this.errorCode = errorCode;
-    }
-
-    public ErrorCode errorCode() {
-      return errorCode;
+      super(errorCode, message);
     }
   }
 }

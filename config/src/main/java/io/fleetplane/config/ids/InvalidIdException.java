@@ -1,17 +1,11 @@
 package io.fleetplane.config.ids;
 
 import io.fleetplane.config.ErrorCode;
+import io.fleetplane.config.InvalidInputException;
 
-/** An id that does not have its documented form; carries the stable error code for clients. */
-public final class InvalidIdException extends IllegalArgumentException {
-  private final ErrorCode errorCode;
-
+/** An id that does not have its documented form. */
+public final class InvalidIdException extends InvalidInputException {
   public InvalidIdException(ErrorCode errorCode, String message) {
-    super(message);
-    this.errorCode = errorCode;
-  }
-
-  public ErrorCode errorCode() {
-    return errorCode;
+    super(errorCode, message);
   }
 }

@@ -1,17 +1,11 @@
 package io.fleetplane.registry.domain;
 
 import io.fleetplane.config.ErrorCode;
+import io.fleetplane.config.InvalidInputException;
 
-/** A record that cannot become a device message; it is dead-lettered with this code. */
-public final class InvalidDeviceMessageException extends RuntimeException {
-  private final ErrorCode errorCode;
-
+/** A record that cannot become a device message; it is dead-lettered with its code. */
+public final class InvalidDeviceMessageException extends InvalidInputException {
   public InvalidDeviceMessageException(ErrorCode errorCode, String message) {
-    super(message);
-    this.errorCode = errorCode;
-  }
-
-  public ErrorCode errorCode() {
-    return errorCode;
+    super(errorCode, message);
   }
 }
