@@ -193,8 +193,12 @@ public final class EmbeddedMqttBroker implements AutoCloseable {
             </listeners>
             <mqtt>
                 <queued-messages>
-                    <!-- Bounds heap per offline session; the default is 1000 too, but say it. -->
-                    <max-queue-size>1000</max-queue-size>
+                    <!-- Messages the broker holds for one session beyond its in-flight window,
+                         here above all for the bridge's persistent session while Kafka is slow
+                         or the bridge restarts. HiveMQ's default (1000) DISCARDS the rest, which
+                         a 3,000-client canary burst overruns; 200,000 x ~1 KiB bounds the worst
+                         case at ~200 MiB of broker heap. -->
+                    <max-queue-size>200000</max-queue-size>
                 </queued-messages>
             </mqtt>
             <persistence>
