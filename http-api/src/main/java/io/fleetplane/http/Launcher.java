@@ -11,7 +11,7 @@ import picocli.CommandLine.Option;
 /** {@code ./fleetplane <subcommand>}: the one entry point. */
 @Command(name = "fleetplane", mixinStandardHelpOptions = true,
     description = "Fleetplane: an actor-based control plane for MQTT devices.",
-    subcommands = {Launcher.Local.class, Launcher.Node.class})
+    subcommands = {Launcher.Local.class, Launcher.Node.class, Launcher.Bench.class})
 public final class Launcher implements Runnable {
 
   @Override
@@ -87,6 +87,71 @@ public final class Launcher implements Runnable {
       FleetplaneNode node = FleetplaneNode.start(io.fleetplane.config.FleetplaneConfig.load());
       System.out.printf("Fleetplane node up on HTTP port %d. Ctrl-C stops it.%n", node.httpPort());
       node.system().getWhenTerminated().toCompletableFuture().join();
+      return 0;
+    }
+  }
+
+  @Command(name = "bench", mixinStandardHelpOptions = true,
+      description = "Run benchmarks with their baselines in the same run; print the table and append "
+          + "it to docs/benchmarks.md. Scenarios: bridge (default: all).")
+  static final class Bench implements Callable<Integer> {
+    @CommandLine.Parameters(arity = "0..*", description = "Scenarios to run (bridge).")
+    java.util.List<String> scenarios = new java.util.ArrayList<>();
+
+    @Option(names = "--runs", defaultValue = "3", description = "Repetitions per scenario (default: ${DEFAULT-VALUE}).")
+    int runs;
+
+    @Option(names = "--messages", defaultValue = "20000", description = "Messages per max-rate run (default: ${DEFAULT-VALUE}).")
+    int messages;
+
+    @Option(names = "--payload-bytes", defaultValue = "1024", description = "MQTT payload size (default: ${DEFAULT-VALUE}).")
+    int payloadBytes;
+
+    @Option(names = "--publishers", defaultValue = "4", description = "Publishing MQTT clients (default: ${DEFAULT-VALUE}).")
+    int publishers;
+
+    @Option(names = "--rate", defaultValue = "900", description = "Paced rate for the latency scenario, msg/s (default: ${DEFAULT-VALUE}).")
+    int rate;
+
+    @Option(names = "--no-record", description = "Print only; do not append to docs/benchmarks.md.")
+    boolean noRecord;
+
+    @Override
+    public Integer call() throws Exception {
+      java.util.List<String> selected = scenarios.isEmpty() ? java.util.List.of("bridge") : scenarios;
+      for (String scenario : selected) {
+        if (!scenario.equals("bridge")) {
+          System.err.println("Unknown scenario '" + scenario + "'. Available: bridge");
+          return 2;
+        }
+      }
+      io.fleetplane.http.bench.BenchmarkReport report = new io.fleetplane.http.bench.BenchmarkReport();
+      io.fleetplane.http.bench.BridgeBenchmark bench =
+          new io.fleetplane.http.bench.BridgeBenchmark(messages, payloadBytes, publishers);
+      try (var broker = io.fleetplane.http.bench.BridgeBenchmark.startBroker();
+          var kafka = io.fleetplane.http.bench.BridgeBenchmark.startKafka()) {
+        for (int run = 1; run <= runs; run++) {
+          System.out.printf("bridge: run %d/%d%n", run, runs);
+          for (var result : java.util.List.of(bench.mosquittoCeiling(broker), bench.bridge(broker, kafka, 0),
+              bench.bridge(broker, kafka, rate))) {
+            System.out.printf("  %-28s %,9.0f msg/s  p50 %6.1f ms  p99 %6.1f ms  lost %d%n", result.scenario(),
+                result.messagesPerSecond(), result.p50Millis(), result.p99Millis(), result.lost());
+            report.add(result);
+          }
+        }
+      }
+      String command = "./fleetplane bench bridge --runs " + runs + " --messages " + messages
+          + " --payload-bytes " + payloadBytes + " --publishers " + publishers + " --rate " + rate;
+      String markdown = report.markdown("Bridge: MQTT QoS 1 -> Kafka", command, "mosquitto alone (ceiling)",
+          "Mosquitto 2.0 (per-run process, max_inflight_messages 1000) and Kafka 3.9.2 (in-process KRaft, "
+              + "acks=all, idempotent) on this machine; " + publishers + " publishers, 50 sessions, "
+              + payloadBytes + "-byte payloads; latency = publisher send -> record read from Kafka.");
+      System.out.println(markdown);
+      if (!noRecord) {
+        java.nio.file.Path file = java.nio.file.Path.of(System.getProperty("fleetplane.home", "."), "docs", "benchmarks.md");
+        io.fleetplane.http.bench.BenchmarkReport.append(file, markdown);
+        System.out.println("Appended to " + file.toAbsolutePath().normalize());
+      }
       return 0;
     }
   }

@@ -1,0 +1,92 @@
+package io.fleetplane.http.bench;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * Turns repeated runs into the table in docs/benchmarks.md: medians of every figure, the spread
+ * of throughput across runs (the machine is shared, so say how noisy it was), and each scenario's
+ * ratio to the named baseline measured in the same invocation.
+ */
+public final class BenchmarkReport {
+
+  private final Map<String, List<BridgeBenchmark.Run>> runs = new LinkedHashMap<>();
+
+  public void add(BridgeBenchmark.Run run) {
+    runs.computeIfAbsent(run.scenario(), k -> new ArrayList<>()).add(run);
+  }
+
+  /** A markdown section: what ran, where, when, and the table. */
+  public String markdown(String title, String command, String baseline, String notes) {
+    StringBuilder md = new StringBuilder();
+    md.append("\n## ").append(title).append(" (").append(LocalDate.now()).append(")\n\n")
+        .append("- Command: `").append(command).append("`\n")
+        .append("- Machine: ").append(Runtime.getRuntime().availableProcessors()).append(" cores, ")
+        .append(Runtime.getRuntime().maxMemory() / (1024 * 1024)).append(" MiB max heap, Java ")
+        .append(System.getProperty("java.version")).append(", git ").append(gitRevision()).append('\n')
+        .append("- ").append(notes).append("\n\n")
+        .append("| scenario | runs | msg/s (median) | msg/s min-max | p50 ms | p99 ms | max ms | lost | ratio to ")
+        .append(baseline).append(" |\n|---|---|---|---|---|---|---|---|---|\n");
+    double baselineRate = median(runs.getOrDefault(baseline, List.of()), BridgeBenchmark.Run::messagesPerSecond);
+    runs.forEach((scenario, list) -> {
+      double rate = median(list, BridgeBenchmark.Run::messagesPerSecond);
+      md.append(String.format(Locale.ROOT, "| %s | %d | %,.0f | %,.0f-%,.0f | %.1f | %.1f | %.1f | %d | %s |%n",
+          scenario, list.size(), rate,
+          list.stream().mapToDouble(BridgeBenchmark.Run::messagesPerSecond).min().orElse(0),
+          list.stream().mapToDouble(BridgeBenchmark.Run::messagesPerSecond).max().orElse(0),
+          median(list, BridgeBenchmark.Run::p50Millis), median(list, BridgeBenchmark.Run::p99Millis),
+          median(list, BridgeBenchmark.Run::maxMillis),
+          list.stream().mapToLong(BridgeBenchmark.Run::lost).sum(),
+          scenario.equals(baseline) || scenario.contains(" at ") || Double.isNaN(baselineRate)
+              ? "-" : String.format(Locale.ROOT, "%.2f", rate / baselineRate)));
+    });
+    return md.toString();
+  }
+
+  static double median(List<BridgeBenchmark.Run> list, ToDoubleFunction<BridgeBenchmark.Run> figure) {
+    if (list.isEmpty()) {
+      return Double.NaN;
+    }
+    List<BridgeBenchmark.Run> sorted = new ArrayList<>(list);
+    sorted.sort(Comparator.comparingDouble(figure));
+    int n = sorted.size();
+    return n % 2 == 1 ? figure.applyAsDouble(sorted.get(n / 2))
+        : (figure.applyAsDouble(sorted.get(n / 2 - 1)) + figure.applyAsDouble(sorted.get(n / 2))) / 2;
+  }
+
+  public static void append(Path file, String markdown) throws IOException {
+    if (!Files.exists(file)) {
+      Files.createDirectories(file.getParent());
+      Files.writeString(file, "# Benchmarks\n\nEvery section is one invocation of `./fleetplane bench`,"
+          + " appended by the command itself. Figures are medians of the runs; the min-max column"
+          + " shows how noisy the (shared) machine was.\n", StandardCharsets.UTF_8);
+    }
+    Files.writeString(file, markdown, StandardCharsets.UTF_8, StandardOpenOption.APPEND);
+  }
+
+  private static String gitRevision() {
+    try {
+      Process git = new ProcessBuilder("git", "rev-parse", "--short", "HEAD")
+          .directory(Path.of(System.getProperty("fleetplane.home", ".")).toFile())
+          .redirectErrorStream(true).start();
+      String out = new String(git.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+      return git.waitFor() == 0 ? out : "unknown";
+    } catch (IOException e) {
+      return "unknown";
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "unknown";
+    }
+  }
+}
