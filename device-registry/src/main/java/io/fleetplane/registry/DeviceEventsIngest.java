@@ -1,16 +1,20 @@
 package io.fleetplane.registry;
 
 import akka.Done;
+import akka.actor.Cancellable;
 import akka.actor.typed.ActorSystem;
 import akka.cluster.sharding.typed.javadsl.ClusterSharding;
 import akka.kafka.CommitterSettings;
 import akka.kafka.ConsumerMessage.CommittableMessage;
+import akka.kafka.ConsumerMessage.CommittableOffset;
 import akka.kafka.ConsumerSettings;
 import akka.kafka.ProducerSettings;
 import akka.kafka.Subscriptions;
 import akka.kafka.javadsl.Committer;
 import akka.kafka.javadsl.Consumer;
 import akka.kafka.javadsl.SendProducer;
+import akka.stream.RestartSettings;
+import akka.stream.javadsl.RestartSource;
 import akka.stream.javadsl.Sink;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.fleetplane.config.ErrorCode;
@@ -23,6 +27,9 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -37,24 +44,45 @@ import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
 
 /**
- * The Kafka -> device session stream. One sub-stream per assigned partition processes its records
+ * The Kafka -> device session stream.
+ *
+ * <p><b>Order and back-pressure.</b> One sub-stream per assigned partition processes its records
  * strictly in order, one at a time ({@code mapAsync(1)}): a record is handed to its session and
  * the next is pulled only after the session persisted it, so the consumer never runs ahead of the
- * journal. Offsets are committed after persistence, in batches.
+ * journal and nothing queues without bound.
+ *
+ * <p><b>Commits.</b> Offsets are committed after persistence, in batches ({@code Committer.sink});
+ * a crash re-delivers at most the uncommitted batch, which the sessions ignore as stale.
+ *
+ * <p><b>Supervision.</b> A record that cannot be used is dead-lettered and the stream goes on.
+ * Anything else that fails the stream (a session not answering in time, Kafka errors) restarts the
+ * consumer with exponential backoff from the last committed offsets.
+ *
+ * <p><b>Shutdown.</b> {@link #stop()} stops fetching, lets fetched records finish, commits their
+ * offsets, and only then completes (Alpakka's drain-and-shutdown).
  */
 public final class DeviceEventsIngest {
 
   private static final Logger log = LoggerFactory.getLogger(DeviceEventsIngest.class);
 
-  public static final String METRIC_APPLIED = "fleetplane_registry_records_processed";
+  public static final String METRIC_PROCESSED = "fleetplane_registry_records_processed";
   public static final String METRIC_DEAD_LETTERS = "fleetplane_registry_dead_letters";
+  public static final String METRIC_RESTARTS = "fleetplane_registry_consumer_restarts";
 
-  private final Consumer.DrainingControl<Done> control;
+  private final AtomicReference<Consumer.Control> control;
+  private final CompletionStage<Done> streamDone;
   private final SendProducer<String, byte[]> deadLetterProducer;
+  private final ConsumerLagMetrics lagMetrics;
+  private final Cancellable lagPolling;
+  private final AtomicBoolean stopping = new AtomicBoolean();
 
-  private DeviceEventsIngest(Consumer.DrainingControl<Done> control, SendProducer<String, byte[]> producer) {
+  private DeviceEventsIngest(AtomicReference<Consumer.Control> control, CompletionStage<Done> streamDone,
+      SendProducer<String, byte[]> deadLetterProducer, ConsumerLagMetrics lagMetrics, Cancellable lagPolling) {
     this.control = control;
-    this.deadLetterProducer = producer;
+    this.streamDone = streamDone;
+    this.deadLetterProducer = deadLetterProducer;
+    this.lagMetrics = lagMetrics;
+    this.lagPolling = lagPolling;
   }
 
   public static DeviceEventsIngest start(ActorSystem<?> system, RegistrySettings settings, KafkaSettings kafka) {
@@ -87,41 +115,76 @@ public final class DeviceEventsIngest {
                 replyTo -> new DeviceSession.ApplyMessage(rae, message, lineage, replyTo),
                 settings.askTimeout())
             .thenApply(reply -> {
-              Metrics.increment(METRIC_APPLIED, Map.of("result",
+              Metrics.increment(METRIC_PROCESSED, Map.of("result",
                   reply instanceof DeviceSession.Applied ? "applied" : "ignored"));
               return Done.getInstance();
             }),
         (record, reason, detail) -> deadLetter(deadLetterProducer, kafka, record, reason, detail));
 
-    Consumer.DrainingControl<Done> control =
-        Consumer.committablePartitionedSource(consumerSettings, Subscriptions.topics(kafka.deviceEventsTopic()))
-            .mapAsyncUnordered(settings.maxPartitions(), partitionAndSource -> {
-              int partition = partitionAndSource.first().partition();
-              log.info("Registry consuming {} partition {}", kafka.deviceEventsTopic(), partition);
-              return partitionAndSource.second()
-                  .mapAsync(1, (CommittableMessage<String, byte[]> message) ->
-                      handler.handle(message.record()).thenApply(done -> message.committableOffset()))
-                  .runWith(Committer.sink(committerSettings), system);
-            })
-            .toMat(Sink.ignore(), Consumer::createDrainingControl)
-            .run(system);
+    AtomicReference<Consumer.Control> control = new AtomicReference<>(Consumer.createNoopControl());
+    AtomicBoolean firstStart = new AtomicBoolean(true);
+    RestartSettings restart = RestartSettings.create(settings.restartMinBackoff(), settings.restartMaxBackoff(), 0.2);
+    CompletionStage<Done> streamDone = RestartSource.onFailuresWithBackoff(restart, () -> {
+          if (!firstStart.getAndSet(false)) {
+            Metrics.increment(METRIC_RESTARTS);
+            log.warn("Registry consumer restarting from the last committed offsets");
+          }
+          return Consumer.committablePartitionedSource(consumerSettings, Subscriptions.topics(kafka.deviceEventsTopic()))
+              .mapMaterializedValue(c -> {
+                control.set(c);
+                return c;
+              })
+              .mapAsyncUnordered(settings.maxPartitions(), partitionAndSource -> {
+                int partition = partitionAndSource.first().partition();
+                log.info("Registry consuming {} partition {}", kafka.deviceEventsTopic(), partition);
+                return partitionAndSource.second()
+                    .mapAsync(1, (CommittableMessage<String, byte[]> message) -> handleOne(handler, message))
+                    .runWith(Committer.sink(committerSettings), system);
+              })
+              .watchTermination((mat, done) -> {
+                done.whenComplete((d, error) -> {
+                  if (error != null) {
+                    log.error("Registry consumer failed: {}", error.toString());
+                  }
+                });
+                return mat;
+              });
+        })
+        .runWith(Sink.ignore(), system);
+
+    ConsumerLagMetrics lagMetrics = new ConsumerLagMetrics(kafka.deviceEventsTopic());
+    Cancellable lagPolling = system.scheduler().scheduleAtFixedRate(settings.metricsInterval(),
+        settings.metricsInterval(), () -> control.get().getMetrics().thenAccept(lagMetrics::record),
+        system.executionContext());
     log.info("Registry ingest started: topic {}, group {}", kafka.deviceEventsTopic(), settings.consumerGroupId());
-    return new DeviceEventsIngest(control, deadLetterProducer);
+    return new DeviceEventsIngest(control, streamDone, deadLetterProducer, lagMetrics, lagPolling);
+  }
+
+  /** Hands one record to the handler; a bug in handling one record dead-letters that record. */
+  private static CompletionStage<CommittableOffset> handleOne(
+      DeviceRecordHandler handler, CommittableMessage<String, byte[]> message) {
+    ConsumerRecord<String, byte[]> record = message.record();
+    MDC.put(LogIds.KAFKA_PARTITION, Integer.toString(record.partition()));
+    MDC.put(LogIds.KAFKA_OFFSET, Long.toString(record.offset()));
+    try {
+      return handler.handle(record).thenApply(done -> message.committableOffset());
+    } catch (RuntimeException unexpected) {
+      log.error("Handling record {}-{}@{} failed unexpectedly; dead-lettering it", record.topic(),
+          record.partition(), record.offset(), unexpected);
+      return handler.deadLetter(record, ErrorCode.INTERNAL, unexpected.toString())
+          .thenApply(done -> message.committableOffset());
+    } finally {
+      MDC.remove(LogIds.KAFKA_PARTITION);
+      MDC.remove(LogIds.KAFKA_OFFSET);
+    }
   }
 
   private static CompletionStage<Done> deadLetter(
       SendProducer<String, byte[]> producer, KafkaSettings kafka,
       ConsumerRecord<String, byte[]> record, ErrorCode reason, String detail) {
     Metrics.increment(METRIC_DEAD_LETTERS, Map.of("reason", reason.code()));
-    MDC.put(LogIds.KAFKA_PARTITION, Integer.toString(record.partition()));
-    MDC.put(LogIds.KAFKA_OFFSET, Long.toString(record.offset()));
-    try {
-      log.warn("Dead-lettering record {}-{}@{} (key '{}'): {} ({})", record.topic(), record.partition(),
-          record.offset(), record.key(), reason.code(), detail);
-    } finally {
-      MDC.remove(LogIds.KAFKA_PARTITION);
-      MDC.remove(LogIds.KAFKA_OFFSET);
-    }
+    log.warn("Dead-lettering record {}-{}@{} (key '{}'): {} ({})", record.topic(), record.partition(),
+        record.offset(), record.key(), reason.code(), detail);
     RecordHeaders headers = new RecordHeaders(record.headers().toArray());
     headers.add(KafkaHeaders.ERROR_CODE, reason.code().getBytes(StandardCharsets.UTF_8));
     headers.add(KafkaHeaders.ERROR_DETAIL, detail.getBytes(StandardCharsets.UTF_8));
@@ -131,20 +194,38 @@ public final class DeviceEventsIngest {
         .thenApply(metadata -> Done.getInstance());
   }
 
+  /** The latest consumer lag figures (sum and max over this node's partitions). */
+  public ConsumerLagMetrics.Lag lag() {
+    return lagMetrics.latest();
+  }
+
   /** Stops fetching, lets fetched records finish, commits their offsets, then stops. */
   public CompletionStage<Done> stop() {
-    log.info("Registry ingest draining");
-    return control.drainAndShutdown(java.util.concurrent.ForkJoinPool.commonPool())
+    if (!stopping.compareAndSet(false, true)) {
+      return streamDone;
+    }
+    log.info("Registry ingest draining: finishing fetched records and committing their offsets");
+    lagPolling.cancel();
+    return control.get().drainAndShutdown(streamDone, ForkJoinPool.commonPool())
         .exceptionally(error -> {
           log.warn("Registry ingest stopped with error: {}", error.toString());
           return Done.getInstance();
         })
         .thenCompose(done -> deadLetterProducer.close())
-        .thenApply(done -> Done.getInstance());
+        .thenApply(done -> {
+          log.info("Registry ingest stopped");
+          return Done.getInstance();
+        });
   }
 
-  /** Completes (exceptionally when it failed) when the stream has stopped. */
+  /** Completes when the stream has stopped for good (after {@link #stop()}, or never while it restarts). */
   public CompletionStage<Done> whenStopped() {
-    return control.streamCompletion();
+    return streamDone;
+  }
+
+  /** Whether the consumer is running now (false while it waits to restart or after stop). */
+  public boolean isRunning() {
+    return !stopping.get() && !streamDone.toCompletableFuture().isDone()
+        && !control.get().isShutdown().toCompletableFuture().isDone();
   }
 }

@@ -65,6 +65,11 @@ public final class DeviceRecordHandler {
     return sessions.apply(topic.deviceSessionId().value(), topic.raeSerial().value(), message, lineage);
   }
 
+  /** Dead-letters a record the caller could not handle (an unexpected failure). */
+  public CompletionStage<Done> deadLetter(ConsumerRecord<String, byte[]> record, ErrorCode reason, String detail) {
+    return deadLetters.send(record, reason, detail);
+  }
+
   private static long receivedAt(ConsumerRecord<String, byte[]> record) {
     String header = header(record, KafkaHeaders.RECEIVED_AT);
     try {

@@ -18,6 +18,7 @@ import io.fleetplane.config.CborSerializable;
 import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.registry.domain.DeviceMessage;
 import io.fleetplane.registry.domain.Lineage;
+import io.fleetplane.registry.domain.Liveness;
 import io.fleetplane.registry.domain.SessionOrdering;
 import java.time.Duration;
 import java.time.Instant;
@@ -79,18 +80,22 @@ public final class DeviceSession
       String raeSerial,
       Map<String, ReportedAttribute> attributes,
       Optional<String> testState,
-      Connection connection,
+      Liveness.Connection connection,
       Instant connectionAsOf,
+      Instant lastHeardAt,
       SessionOrdering.Position lastPosition,
       Instant lastUpdateAt,
-      long appliedMessages) implements State {}
+      long appliedMessages) implements State {
+
+    /** Liveness as a reader should see it now (silence turns a connected device UNKNOWN). */
+    public Liveness.Status liveness(Instant now, Duration unknownAfter) {
+      return Liveness.effective(connection, connectionAsOf, lastHeardAt, now, unknownAfter);
+    }
+  }
 
   /** One attribute's value and when it was last reported (device clock and receive time). */
   public record ReportedAttribute(JsonNode value, long reportedAtDeviceMillis, Instant receivedAt)
       implements CborSerializable {}
-
-  /** What the platform knows about the device's link. */
-  public enum Connection { CONNECTED, DISCONNECTED, UNKNOWN }
 
   // --- replies ---------------------------------------------------------------------------------
 
@@ -190,10 +195,12 @@ public final class DeviceSession
   static Active apply(State state, MessageApplied event) {
     DeviceMessage message = event.message();
     Active previous = state instanceof Active active ? active : null;
+    Instant heardAt = Instant.ofEpochMilli(event.lineage().receivedAtMillis());
     Map<String, ReportedAttribute> attributes = new LinkedHashMap<>();
     Optional<String> testState = previous == null ? Optional.empty() : previous.testState();
-    Connection connection = previous == null ? Connection.UNKNOWN : previous.connection();
-    Instant connectionAsOf = previous == null ? event.appliedAt() : previous.connectionAsOf();
+    // Any update or checkpoint means the device is talking to us; only a connection message (or
+    // its last will) can say it went away.
+    Liveness.Connection connection = Liveness.Connection.CONNECTED;
     switch (message.channel()) {
       case UPDATE -> {
         if (previous != null) {
@@ -210,16 +217,19 @@ public final class DeviceSession
         if (previous != null) {
           attributes.putAll(previous.attributes());
         }
-        connection = message.connected().orElse(false) ? Connection.CONNECTED : Connection.DISCONNECTED;
-        connectionAsOf = event.appliedAt();
+        connection = message.connected().orElse(false)
+            ? Liveness.Connection.CONNECTED : Liveness.Connection.DISCONNECTED;
       }
     }
+    Instant connectionAsOf = previous != null && previous.connection() == connection
+        ? previous.connectionAsOf() : heardAt;
     return new Active(
         event.raeSerial(),
         Map.copyOf(attributes),
         testState,
         connection,
         connectionAsOf,
+        heardAt,
         new SessionOrdering.Position(message.deviceTimestampMillis(), message.sequence(), event.lineage()),
         event.appliedAt(),
         (previous == null ? 0 : previous.appliedMessages()) + 1);

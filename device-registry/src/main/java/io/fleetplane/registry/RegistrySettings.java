@@ -3,13 +3,17 @@ package io.fleetplane.registry;
 import com.typesafe.config.Config;
 import java.time.Duration;
 
-/** How the registry consumes device events; see this module's reference.conf. */
+/** How the registry consumes device events and judges liveness; see reference.conf. */
 public record RegistrySettings(
     String consumerGroupId,
     Duration askTimeout,
     int maxPartitions,
     int commitMaxBatch,
-    Duration commitMaxInterval) {
+    Duration commitMaxInterval,
+    Duration restartMinBackoff,
+    Duration restartMaxBackoff,
+    Duration metricsInterval,
+    Duration unknownAfter) {
 
   public static RegistrySettings fromConfig(Config config) {
     Config c = config.getConfig("fleetplane.registry");
@@ -18,6 +22,10 @@ public record RegistrySettings(
         c.getDuration("ask-timeout"),
         c.getInt("max-partitions"),
         c.getInt("commit.max-batch"),
-        c.getDuration("commit.max-interval"));
+        c.getDuration("commit.max-interval"),
+        c.getDuration("restart.min-backoff"),
+        c.getDuration("restart.max-backoff"),
+        c.getDuration("metrics-interval"),
+        c.getDuration("liveness.unknown-after"));
   }
 }

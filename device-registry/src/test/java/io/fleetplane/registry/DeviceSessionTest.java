@@ -9,7 +9,8 @@ import com.fasterxml.jackson.databind.node.TextNode;
 import io.fleetplane.config.ids.DeviceTopic.Channel;
 import io.fleetplane.registry.DeviceSession.Active;
 import io.fleetplane.registry.DeviceSession.ApplyReply;
-import io.fleetplane.registry.DeviceSession.Connection;
+import io.fleetplane.registry.domain.Liveness;
+import io.fleetplane.registry.domain.Liveness.Connection;
 import io.fleetplane.registry.domain.DeviceMessage;
 import io.fleetplane.registry.domain.Lineage;
 import java.util.Map;
@@ -88,6 +89,25 @@ class DeviceSessionTest {
     assertEquals(Connection.CONNECTED, state.connection());
     assertEquals("E1", state.attributes().get("esn").value().asText());
     assertEquals(2, state.appliedMessages());
+  }
+
+  @Test
+  void updatesCountAsHeardAndADisconnectSticksThroughSilence() {
+    send("RAE-1", Channel.CONNECTION, 1, Map.of(), false);
+    var afterUpdate = send("RAE-1", Channel.UPDATE, 2, Map.of("esn", "E1"), null);
+    Active state = (Active) afterUpdate.state();
+    assertEquals(Connection.CONNECTED, state.connection(), "talking again means connected");
+    java.time.Instant heard = state.lastHeardAt();
+    assertEquals(Connection.CONNECTED,
+        state.liveness(heard.plusSeconds(59), java.time.Duration.ofMinutes(1)).connection());
+    Liveness.Status silent = state.liveness(heard.plusSeconds(61), java.time.Duration.ofMinutes(1));
+    assertEquals(Connection.UNKNOWN, silent.connection());
+    assertEquals(heard.plusSeconds(60), silent.asOf(), "unknown since the silence threshold passed");
+
+    var disconnected = send("RAE-1", Channel.CONNECTION, 3, Map.of(), false);
+    assertEquals(Connection.DISCONNECTED, ((Active) disconnected.state())
+        .liveness(heard.plusSeconds(3600), java.time.Duration.ofMinutes(1)).connection(),
+        "a device that said goodbye stays disconnected, not unknown");
   }
 
   @Test
