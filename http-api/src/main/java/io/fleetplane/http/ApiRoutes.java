@@ -6,6 +6,7 @@ import akka.http.javadsl.model.HttpEntities;
 import akka.http.javadsl.model.HttpResponse;
 import akka.http.javadsl.server.AllDirectives;
 import akka.http.javadsl.server.Route;
+import io.fleetplane.registry.RegistrySettings;
 
 /** Assembles every route of the node under one error handling. */
 final class ApiRoutes extends AllDirectives {
@@ -14,7 +15,8 @@ final class ApiRoutes extends AllDirectives {
   private final HealthRoutes health;
 
   ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health) {
-    this.devices = new DeviceRoutes(system, settings.askTimeout());
+    this.devices = new DeviceRoutes(system, settings.askTimeout(),
+        RegistrySettings.fromConfig(system.settings().config()).unknownAfter());
     this.health = health;
   }
 

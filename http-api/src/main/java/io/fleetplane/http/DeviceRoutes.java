@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.fleetplane.config.ErrorCode;
 import io.fleetplane.config.ids.DeviceSessionId;
 import io.fleetplane.registry.DeviceSession;
+import io.fleetplane.registry.domain.Liveness;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
@@ -31,27 +32,31 @@ final class DeviceRoutes extends AllDirectives {
       String testState,
       String connection,
       Instant connectionAsOf,
+      Instant lastHeardAt,
       Instant lastUpdateAt,
       long appliedMessages) {
 
-    static DeviceSessionDto from(String id, DeviceSession.Active s) {
+    static DeviceSessionDto from(String id, DeviceSession.Active s, Duration unknownAfter) {
       Map<String, JsonNode> attributes = new TreeMap<>();
       Map<String, Instant> reportedAt = new TreeMap<>();
       s.attributes().forEach((name, attribute) -> {
         attributes.put(name, attribute.value());
         reportedAt.put(name, Instant.ofEpochMilli(attribute.reportedAtDeviceMillis()));
       });
+      Liveness.Status liveness = s.liveness(Instant.now(), unknownAfter);
       return new DeviceSessionDto(id, s.raeSerial(), attributes, reportedAt, s.testState().orElse(null),
-          s.connection().name(), s.connectionAsOf(), s.lastUpdateAt(), s.appliedMessages());
+          liveness.connection().name(), liveness.asOf(), s.lastHeardAt(), s.lastUpdateAt(), s.appliedMessages());
     }
   }
 
   private final ClusterSharding sharding;
   private final Duration askTimeout;
+  private final Duration unknownAfter;
 
-  DeviceRoutes(ActorSystem<?> system, Duration askTimeout) {
+  DeviceRoutes(ActorSystem<?> system, Duration askTimeout, Duration unknownAfter) {
     this.sharding = ClusterSharding.get(system);
     this.askTimeout = askTimeout;
+    this.unknownAfter = unknownAfter;
   }
 
   Route routes() {
@@ -63,7 +68,7 @@ final class DeviceRoutes extends AllDirectives {
                   "deviceSessionId")));
           return onSuccess(getSession(id), reply -> {
             if (reply instanceof DeviceSession.SessionFound found) {
-              return complete(Json.response(StatusCodes.OK, DeviceSessionDto.from(id.value(), found.session())));
+              return complete(Json.response(StatusCodes.OK, DeviceSessionDto.from(id.value(), found.session(), unknownAfter)));
             }
             return complete(Problem.of(StatusCodes.NOT_FOUND, ErrorCode.DEVICE_NOT_FOUND,
                 "No device session " + id + " has reported yet.").toResponse());

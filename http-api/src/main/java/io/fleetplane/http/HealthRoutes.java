@@ -57,8 +57,8 @@ final class HealthRoutes extends AllDirectives {
     parts.put("database", db.ok() ? "up" : "down: " + db.detail());
     ready &= db.ok();
     if (ingest.isPresent()) {
-      boolean stopped = ingest.get().whenStopped().toCompletableFuture().isDone();
-      parts.put("registry-ingest", stopped ? "down: Kafka consumer stream stopped" : "up");
+      boolean stopped = !ingest.get().isRunning();
+      parts.put("registry-ingest", stopped ? "down: Kafka consumer not running (restarting with backoff or stopped)" : "up");
       ready &= !stopped;
     }
     if (bridge.isPresent()) {
