@@ -46,10 +46,14 @@ import org.slf4j.MDC;
 /**
  * The Kafka -> device session stream.
  *
- * <p><b>Order and back-pressure.</b> One sub-stream per assigned partition processes its records
- * strictly in order, one at a time ({@code mapAsync(1)}): a record is handed to its session and
- * the next is pulled only after the session persisted it, so the consumer never runs ahead of the
- * journal and nothing queues without bound.
+ * <p><b>Order and back-pressure.</b> One sub-stream per assigned partition hands its records to
+ * their sessions in offset order, with at most {@code max-in-flight-per-partition} not yet
+ * persisted ({@code mapAsync(n)}): the consumer never runs further ahead of the journal than that,
+ * and nothing queues without bound. Records of one session stay in order because the asks leave
+ * this one stage in order for one local shard region, and every hop to the entity is FIFO (a
+ * session that is still recovering stashes them in order); {@code SessionOrdering} would ignore,
+ * and count, anything that still arrived out of order. Completions are emitted in offset order,
+ * so an offset is committed only when every record before it in the partition was persisted.
  *
  * <p><b>Commits.</b> Offsets are committed after persistence, in batches ({@code Committer.sink});
  * a crash re-delivers at most the uncommitted batch, which the sessions ignore as stale.
@@ -68,6 +72,7 @@ public final class DeviceEventsIngest {
   public static final String METRIC_PROCESSED = "fleetplane_registry_records_processed";
   public static final String METRIC_DEAD_LETTERS = "fleetplane_registry_dead_letters";
   public static final String METRIC_RESTARTS = "fleetplane_registry_consumer_restarts";
+  public static final String METRIC_APPLY_LATENCY = "fleetplane_registry_apply_latency";
 
   private final AtomicReference<Consumer.Control> control;
   private final CompletionStage<Done> streamDone;
@@ -109,16 +114,22 @@ public final class DeviceEventsIngest {
     ClusterSharding sharding = ClusterSharding.get(system);
     DeviceRecordHandler handler = new DeviceRecordHandler(
         new DevicePayloadParser(new ObjectMapper()),
-        (sessionId, rae, message, lineage) -> sharding
-            .entityRefFor(DeviceSession.ENTITY_TYPE_KEY, sessionId)
-            .<DeviceSession.ApplyReply>ask(
-                replyTo -> new DeviceSession.ApplyMessage(rae, message, lineage, replyTo),
-                settings.askTimeout())
-            .thenApply(reply -> {
-              Metrics.increment(METRIC_PROCESSED, Map.of("result",
-                  reply instanceof DeviceSession.Applied ? "applied" : "ignored"));
-              return Done.getInstance();
-            }),
+        (sessionId, rae, message, lineage) -> {
+          long askedAt = System.nanoTime();
+          return sharding
+              .entityRefFor(DeviceSession.ENTITY_TYPE_KEY, sessionId)
+              .<DeviceSession.ApplyReply>ask(
+                  replyTo -> new DeviceSession.ApplyMessage(rae, message, lineage, replyTo),
+                  settings.askTimeout())
+              .thenApply(reply -> {
+                boolean applied = reply instanceof DeviceSession.Applied;
+                // Ask -> persisted -> reply: the persist latency as the stream experiences it.
+                Metrics.recordTime(METRIC_APPLY_LATENCY, Map.of("result", applied ? "applied" : "ignored"),
+                    Duration.ofNanos(System.nanoTime() - askedAt));
+                Metrics.increment(METRIC_PROCESSED, Map.of("result", applied ? "applied" : "ignored"));
+                return Done.getInstance();
+              });
+        },
         (record, reason, detail) -> deadLetter(deadLetterProducer, kafka, record, reason, detail));
 
     AtomicReference<Consumer.Control> control = new AtomicReference<>(Consumer.createNoopControl());
@@ -138,7 +149,8 @@ public final class DeviceEventsIngest {
                 int partition = partitionAndSource.first().partition();
                 log.info("Registry consuming {} partition {}", kafka.deviceEventsTopic(), partition);
                 return partitionAndSource.second()
-                    .mapAsync(1, (CommittableMessage<String, byte[]> message) -> handleOne(handler, message))
+                    .mapAsync(settings.maxInFlightPerPartition(),
+                        (CommittableMessage<String, byte[]> message) -> handleOne(handler, message))
                     .runWith(Committer.sink(committerSettings), system);
               })
               .watchTermination((mat, done) -> {

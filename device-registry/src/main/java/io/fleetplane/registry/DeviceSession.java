@@ -121,6 +121,9 @@ public final class DeviceSession
       EntityTypeKey.create(Command.class, "DeviceSession");
 
   public static final String METRIC_STALE_IGNORED = "fleetplane_registry_stale_messages_ignored";
+  public static final String METRIC_ACTIVE_SESSIONS = "fleetplane_registry_active_sessions";
+  /** Sessions running in this JVM (recovered and not yet passivated). */
+  private static final java.util.concurrent.atomic.AtomicLong ACTIVE = new java.util.concurrent.atomic.AtomicLong();
   static final int SNAPSHOT_EVERY = 100;
 
   public static void init(ActorSystem<?> system) {
@@ -238,6 +241,18 @@ public final class DeviceSession
   private static void putAll(Map<String, ReportedAttribute> into, DeviceMessage message, Instant at) {
     message.attributes().forEach((name, value) ->
         into.put(name, new ReportedAttribute(value, message.deviceTimestampMillis(), at)));
+  }
+
+  // --- lifecycle signals -----------------------------------------------------------------------
+
+  @Override
+  public akka.persistence.typed.javadsl.SignalHandler<State> signalHandler() {
+    return newSignalHandlerBuilder()
+        .onSignal(akka.persistence.typed.RecoveryCompleted.instance(), state ->
+            Metrics.gauge(METRIC_ACTIVE_SESSIONS, Map.of(), ACTIVE.incrementAndGet()))
+        .onSignal(akka.actor.typed.PostStop.instance(), state ->
+            Metrics.gauge(METRIC_ACTIVE_SESSIONS, Map.of(), ACTIVE.decrementAndGet()))
+        .build();
   }
 
   // --- retention and tags ----------------------------------------------------------------------

@@ -93,9 +93,9 @@ public final class Launcher implements Runnable {
 
   @Command(name = "bench", mixinStandardHelpOptions = true,
       description = "Run benchmarks with their baselines in the same run; print the table and append "
-          + "it to docs/benchmarks.md. Scenarios: bridge (default: all).")
+          + "it to docs/benchmarks.md. Scenarios: bridge, ingest (default: all).")
   static final class Bench implements Callable<Integer> {
-    @CommandLine.Parameters(arity = "0..*", description = "Scenarios to run (bridge).")
+    @CommandLine.Parameters(arity = "0..*", description = "Scenarios to run: bridge, ingest.")
     java.util.List<String> scenarios = new java.util.ArrayList<>();
 
     @Option(names = "--runs", defaultValue = "3", description = "Repetitions per scenario (default: ${DEFAULT-VALUE}).")
@@ -116,14 +116,60 @@ public final class Launcher implements Runnable {
     @Option(names = "--no-record", description = "Print only; do not append to docs/benchmarks.md.")
     boolean noRecord;
 
+    @Option(names = "--sessions", defaultValue = "3000", description = "Ingest: device sessions in the burst (default: ${DEFAULT-VALUE}).")
+    int sessions;
+
+    @Option(names = "--per-session", defaultValue = "10", description = "Ingest: records per session (default: ${DEFAULT-VALUE}).")
+    int perSession;
+
+    @Option(names = "--partitions", defaultValue = "8", description = "Ingest: topic partitions (default: ${DEFAULT-VALUE}).")
+    int partitions;
+
+    private void runIngest() throws Exception {
+      var bench = new io.fleetplane.http.bench.IngestBenchmark(sessions, perSession, payloadBytes, partitions);
+      java.util.List<io.fleetplane.http.bench.IngestBenchmark.Run> results = new java.util.ArrayList<>();
+      var db = io.fleetplane.testkit.infra.TestPostgres.newSchema();
+      try (var kafka = io.fleetplane.http.bench.BridgeBenchmark.startKafka()) {
+        for (int run = 1; run <= runs; run++) {
+          System.out.printf("ingest: run %d/%d (%,d records)%n", run, runs, bench.records());
+          for (var result : java.util.List.of(bench.fleetplane(kafka, db), bench.springBaseline(kafka, db),
+              bench.rawJdbc(db))) {
+            System.out.printf("  %-62s %,9.0f records/s  peak lag %,7d  drain %5.1f s%n", result.scenario(),
+                result.recordsPerSecond(), result.peakLag(), result.drainSeconds());
+            results.add(result);
+          }
+        }
+      } finally {
+        io.fleetplane.testkit.infra.TestPostgres.dropSchema(db);
+      }
+      String command = "./fleetplane bench ingest --runs " + runs + " --sessions " + sessions + " --per-session "
+          + perSession + " --payload-bytes " + payloadBytes + " --partitions " + partitions;
+      String markdown = io.fleetplane.http.bench.IngestBenchmark.markdown(results, command,
+          "Kafka 3.9.2 in-process (KRaft), PostgreSQL " + "on 127.0.0.1 (one schema per invocation); a burst of "
+              + sessions + " sessions x " + perSession + " updates of " + payloadBytes + " bytes on " + partitions
+              + " partitions, published while the consumer runs; lag = published - persisted.");
+      System.out.println(markdown);
+      if (!noRecord) {
+        java.nio.file.Path file = java.nio.file.Path.of(System.getProperty("fleetplane.home", "."), "docs", "benchmarks.md");
+        io.fleetplane.http.bench.BenchmarkReport.append(file, markdown);
+        System.out.println("Appended to " + file.toAbsolutePath().normalize());
+      }
+    }
+
     @Override
     public Integer call() throws Exception {
-      java.util.List<String> selected = scenarios.isEmpty() ? java.util.List.of("bridge") : scenarios;
+      java.util.List<String> selected = scenarios.isEmpty() ? java.util.List.of("bridge", "ingest") : scenarios;
       for (String scenario : selected) {
-        if (!scenario.equals("bridge")) {
-          System.err.println("Unknown scenario '" + scenario + "'. Available: bridge");
+        if (!scenario.equals("bridge") && !scenario.equals("ingest")) {
+          System.err.println("Unknown scenario '" + scenario + "'. Available: bridge, ingest");
           return 2;
         }
+      }
+      if (selected.contains("ingest")) {
+        runIngest();
+      }
+      if (!selected.contains("bridge")) {
+        return 0;
       }
       io.fleetplane.http.bench.BenchmarkReport report = new io.fleetplane.http.bench.BenchmarkReport();
       io.fleetplane.http.bench.BridgeBenchmark bench =

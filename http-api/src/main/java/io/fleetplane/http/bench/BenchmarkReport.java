@@ -29,13 +29,7 @@ public final class BenchmarkReport {
 
   /** A markdown section: what ran, where, when, and the table. */
   public String markdown(String title, String command, String baseline, String notes) {
-    StringBuilder md = new StringBuilder();
-    md.append("\n## ").append(title).append(" (").append(LocalDate.now()).append(")\n\n")
-        .append("- Command: `").append(command).append("`\n")
-        .append("- Machine: ").append(Runtime.getRuntime().availableProcessors()).append(" cores, ")
-        .append(Runtime.getRuntime().maxMemory() / (1024 * 1024)).append(" MiB max heap, Java ")
-        .append(System.getProperty("java.version")).append(", git ").append(gitRevision()).append('\n')
-        .append("- ").append(notes).append("\n\n")
+    StringBuilder md = new StringBuilder(header(title, command, notes))
         .append("| scenario | runs | msg/s (median) | msg/s min-max | p50 ms | p99 ms | max ms | lost | ratio to ")
         .append(baseline).append(" |\n|---|---|---|---|---|---|---|---|---|\n");
     double baselineRate = median(runs.getOrDefault(baseline, List.of()), BridgeBenchmark.Run::messagesPerSecond);
@@ -54,11 +48,21 @@ public final class BenchmarkReport {
     return md.toString();
   }
 
-  static double median(List<BridgeBenchmark.Run> list, ToDoubleFunction<BridgeBenchmark.Run> figure) {
+  /** The section heading: what ran, how to run it again, on what machine, at which revision. */
+  static String header(String title, String command, String notes) {
+    return "\n## " + title + " (" + LocalDate.now() + ")\n\n"
+        + "- Command: `" + command + "`\n"
+        + "- Machine: " + Runtime.getRuntime().availableProcessors() + " cores, "
+        + Runtime.getRuntime().maxMemory() / (1024 * 1024) + " MiB max heap, Java "
+        + System.getProperty("java.version") + ", git " + gitRevision() + "\n"
+        + "- " + notes + "\n\n";
+  }
+
+  static <T> double median(List<T> list, ToDoubleFunction<T> figure) {
     if (list.isEmpty()) {
       return Double.NaN;
     }
-    List<BridgeBenchmark.Run> sorted = new ArrayList<>(list);
+    List<T> sorted = new ArrayList<>(list);
     sorted.sort(Comparator.comparingDouble(figure));
     int n = sorted.size();
     return n % 2 == 1 ? figure.applyAsDouble(sorted.get(n / 2))
