@@ -28,6 +28,7 @@ import io.fleetplane.bridge.command.domain.DeviceReplyParser;
 import io.fleetplane.bridge.command.domain.MqttCommandPayload;
 import io.fleetplane.bridge.command.domain.PendingCommands;
 import io.fleetplane.bridge.command.domain.PendingCommands.Pending;
+import io.fleetplane.config.ErrorCode;
 import io.fleetplane.config.KafkaHeaders;
 import io.fleetplane.config.KafkaSettings;
 import io.fleetplane.config.metrics.Metrics;
@@ -114,9 +115,11 @@ public final class CommandBridge {
   private final AtomicReference<String> consumerFailure = new AtomicReference<>();
   private final AtomicBoolean stopping = new AtomicBoolean();
   private final CompletableFuture<Done> stopped = new CompletableFuture<>();
-  private UniqueKillSwitch killSwitch;
-  private CompletionStage<Done> streamDone = CompletableFuture.completedFuture(Done.getInstance());
-  private Cancellable sweep;
+  // Set once by start(), read by stop() on another thread.
+  private volatile UniqueKillSwitch killSwitch;
+  private volatile CompletionStage<Done> streamDone =
+      CompletableFuture.completedFuture(Done.getInstance());
+  private volatile Cancellable sweep;
 
   private CommandBridge(ActorSystem<?> system, CommandBridgeSettings settings, KafkaSettings kafka) {
     this.system = system;
@@ -264,11 +267,21 @@ public final class CommandBridge {
       ConsumerMessage.CommittableMessage<String, byte[]> message) {
     ConsumerRecord<String, byte[]> record = message.record();
     Metrics.increment(CommandMetrics.COMMANDS_IN);
-    CommandRecordParser.Parsed parsed = commandParser.parse(record.key(), record.value(),
-        CommandRecordParser.headerText(lastHeader(record, CommandHeaders.COMMAND_ID)));
-    CompletionStage<Done> handled = parsed instanceof CommandRecordParser.Valid valid
-        ? dispatch(valid.command(), System.currentTimeMillis())
-        : deadLetter(record, (CommandRecordParser.Invalid) parsed);
+    CompletionStage<Done> handled;
+    try {
+      CommandRecordParser.Parsed parsed = commandParser.parse(record.key(), record.value(),
+          CommandRecordParser.headerText(lastHeader(record, CommandHeaders.COMMAND_ID)));
+      handled = parsed instanceof CommandRecordParser.Valid valid
+          ? dispatch(valid.command(), System.currentTimeMillis())
+          : deadLetter(record, (CommandRecordParser.Invalid) parsed);
+    } catch (RuntimeException bug) {
+      // Only asynchronous failures (publish, Kafka) restart the stream: a record that throws
+      // here would throw again after every restart and stop the partition for good.
+      log.error("Command bridge {}: handling record {}-{}@{} failed; dead-lettering it",
+          settings.instanceId(), record.topic(), record.partition(), record.offset(), bug);
+      handled = deadLetter(record, new CommandRecordParser.Invalid(ErrorCode.INTERNAL,
+          "the bridge failed on this record: " + bug, java.util.Optional.empty()));
+    }
     return handled.thenApply(done -> {
       consumerFailure.set(null);
       return message.committableOffset();

@@ -108,7 +108,7 @@ public final class DeviceSimulator implements AutoCloseable {
     return sessionKey() + "/command";
   }
 
-  /** Replaces how the device answers commands from now on. */
+  /** Replaces how the device answers the commands that arrive from now on. */
   public void behaviour(CommandBehaviour behaviour) {
     this.behaviour = Objects.requireNonNull(behaviour, "behaviour");
   }
@@ -201,12 +201,14 @@ public final class DeviceSimulator implements AutoCloseable {
       problem("unreadable command on '" + in.topic() + "': " + e.getMessage());
       return;
     }
+    // The behaviour in effect when the command arrived answers it, even if replaced meanwhile.
+    CommandBehaviour answering = behaviour;
     synchronized (lock) {
       commands.add(command);
       lock.notifyAll();
     }
     try {
-      scheduler.execute(() -> respond(command));
+      scheduler.execute(() -> respond(command, answering));
     } catch (RejectedExecutionException e) {
       // Closing: a real device that goes away does not answer either.
     }
@@ -235,10 +237,10 @@ public final class DeviceSimulator implements AutoCloseable {
         in.correlationData(), json.path("deadline").asLong(0), payload, System.currentTimeMillis());
   }
 
-  private void respond(ReceivedCommand command) {
+  private void respond(ReceivedCommand command, CommandBehaviour answering) {
     CommandResponse response;
     try {
-      response = behaviour.respond(command);
+      response = answering.respond(command);
     } catch (RuntimeException e) {
       problem("behaviour failed for " + command.commandId() + ": " + e);
       return;

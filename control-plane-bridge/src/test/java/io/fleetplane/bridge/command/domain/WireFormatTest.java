@@ -2,7 +2,6 @@ package io.fleetplane.bridge.command.domain;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.fleetplane.config.ids.DeviceSessionId;
 import io.fleetplane.config.ids.RaeSerial;
 import java.nio.charset.StandardCharsets;
@@ -18,7 +17,7 @@ class WireFormatTest {
   private static final DeviceSessionId SESSION = new DeviceSessionId("3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c");
   private static final DeviceCommand COMMAND = new DeviceCommand(new CommandId("7d1f0c52-2f1e-4a53-9b0e-0c6a1f3e9d21"),
       new RaeSerial("RAE-1"), SESSION, "reboot",
-      (ObjectNode) WireJson.object("{\"delaySeconds\":5}".getBytes(StandardCharsets.UTF_8)), 30000,
+      WireJson.object("{\"delaySeconds\":5}".getBytes(StandardCharsets.UTF_8)), 30000,
       1732300000000L);
 
   @Test
