@@ -3,6 +3,7 @@ package io.fleetplane.bridge.command;
 import akka.Done;
 import akka.actor.Cancellable;
 import akka.actor.typed.ActorSystem;
+import akka.event.Logging;
 import akka.japi.Pair;
 import akka.kafka.CommitterSettings;
 import akka.kafka.ConsumerMessage;
@@ -228,7 +229,9 @@ public final class CommandBridge {
     CommitterSettings committerSettings =
         CommitterSettings.create(system).withMaxInterval(settings.commitInterval());
     RestartSettings restart =
-        RestartSettings.create(settings.minBackoff(), settings.maxBackoff(), 0.2);
+        RestartSettings.create(settings.minBackoff(), settings.maxBackoff(), 0.2)
+            // The failure is logged once below, without Akka's stack trace per restart.
+            .withLogSettings(RestartSettings.createLogSettings(Logging.DebugLevel()));
 
     Pair<UniqueKillSwitch, CompletionStage<Done>> running = RestartSource.onFailuresWithBackoff(
             restart, () -> {
@@ -248,6 +251,7 @@ public final class CommandBridge {
                   .watchTermination((mat, done) -> {
                     done.whenComplete((d, error) -> {
                       if (error != null) {
+                        Metrics.increment(CommandMetrics.STREAM_FAILURES);
                         consumerFailure.set(error.toString());
                         log.error("Command bridge {}: command stream failed, restarting with "
                             + "backoff: {}", settings.instanceId(), error.toString());
@@ -332,8 +336,11 @@ public final class CommandBridge {
     properties.setMessageExpiryInterval(Math.max(1, (admitted.deadline() - now + 999) / 1000));
     properties.setContentType("application/json");
     properties.setPayloadFormat(true);
-    return mqtt.publish(command.commandTopic(),
-            MqttCommandPayload.encode(command, admitted.deadline()), properties)
+    byte[] payload = MqttCommandPayload.encode(command, admitted.deadline());
+    // Waiting for the link (bounded by publish-timeout) rides out a broker reconnect without
+    // restarting the stream; a longer outage fails it, and Kafka redelivers after the backoff.
+    return mqtt.whenReady()
+        .thenCompose(ready -> mqtt.publish(command.commandTopic(), payload, properties))
         .toCompletableFuture()
         .orTimeout(settings.publishTimeout().toMillis(), TimeUnit.MILLISECONDS)
         .handle((outcome, error) -> {

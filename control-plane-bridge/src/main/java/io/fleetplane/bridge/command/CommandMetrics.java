@@ -34,6 +34,8 @@ public final class CommandMetrics {
   public static final String PENDING = "fleetplane_bridge_commands_pending";
   /** Timer: from publish to the device's reply. */
   public static final String ROUND_TRIP = "fleetplane_bridge_command_round_trip";
+  /** Failures of the command stream (each followed by a restart with backoff). */
+  public static final String STREAM_FAILURES = "fleetplane_bridge_command_stream_failures";
   /** Reply records that Kafka refused and that are being retried. */
   public static final String REPLY_RETRIES = "fleetplane_bridge_command_reply_retries";
 

@@ -47,6 +47,8 @@ final class CommandMqttLink {
   private final AtomicBoolean connected = new AtomicBoolean();
   private final AtomicBoolean closing = new AtomicBoolean();
   private final CompletableFuture<Done> firstSubscription = new CompletableFuture<>();
+  /** Completed while connected and subscribed; replaced by a fresh one on every disconnect. */
+  private volatile CompletableFuture<Done> ready = new CompletableFuture<>();
   private MqttAsyncClient client;
 
   CommandMqttLink(CommandBridgeSettings settings, BiConsumer<String, MqttMessage> replyHandler) {
@@ -148,6 +150,15 @@ final class CommandMqttLink {
     return connected.get();
   }
 
+  /**
+   * Completes once the link is connected and subscribed to replies (at once when it is): the
+   * bridge publishes only then, so that a short outage delays commands instead of failing them,
+   * and no reply can come before the bridge listens for it.
+   */
+  CompletionStage<Done> whenReady() {
+    return ready;
+  }
+
   /** Unsubscribes and disconnects; the broker keeps the session for {@code session-expiry}. */
   void close() {
     closing.set(true);
@@ -184,6 +195,7 @@ final class CommandMqttLink {
               }
               log.info("Command bridge {} subscribed to '{}' at QoS 1 on {}",
                   settings.instanceId(), filter, settings.mqttServerUri());
+              ready.complete(Done.getInstance());
               firstSubscription.complete(Done.getInstance());
             }
 
@@ -230,6 +242,9 @@ final class CommandMqttLink {
     @Override
     public void disconnected(MqttDisconnectResponse response) {
       connected.set(false);
+      if (ready.isDone()) {
+        ready = new CompletableFuture<>();
+      }
       if (!closing.get()) {
         log.warn("Command bridge {} lost its MQTT connection to {}: {}; reconnecting automatically",
             settings.instanceId(), settings.mqttServerUri(), response);
