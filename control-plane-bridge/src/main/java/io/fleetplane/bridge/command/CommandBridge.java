@@ -37,7 +37,9 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -284,7 +286,7 @@ public final class CommandBridge {
       log.error("Command bridge {}: handling record {}-{}@{} failed; dead-lettering it",
           settings.instanceId(), record.topic(), record.partition(), record.offset(), bug);
       handled = deadLetter(record, new CommandRecordParser.Invalid(ErrorCode.INTERNAL,
-          "the bridge failed on this record: " + bug, java.util.Optional.empty()));
+          "the bridge failed on this record: " + bug, Optional.empty()));
     }
     return handled.thenApply(done -> {
       consumerFailure.set(null);
@@ -309,7 +311,7 @@ public final class CommandBridge {
         Metrics.increment(CommandMetrics.DUPLICATES);
         log.info("Command {} redelivered by Kafka and {}: not published again",
             command.commandId(), duplicate.stillPending() ? "still pending" : "already "
-                + duplicate.outcome().name().toLowerCase(java.util.Locale.ROOT));
+                + duplicate.outcome().name().toLowerCase(Locale.ROOT));
         return CompletableFuture.completedFuture(Done.getInstance());
       }
       if (admission instanceof PendingCommands.Full full) {
@@ -420,7 +422,7 @@ public final class CommandBridge {
         Metrics.increment(CommandMetrics.LATE_REPLIES);
         log.info("Dropping late {} reply to command {}: it was already answered {} ",
             reply.status(), reply.commandId(), late.outcome() == PendingCommands.Outcome.TIMED_OUT
-                ? "timed-out" : late.outcome().name().toLowerCase(java.util.Locale.ROOT));
+                ? "timed-out" : late.outcome().name().toLowerCase(Locale.ROOT));
       } else if (match instanceof PendingCommands.AlreadyAnswered) {
         Metrics.increment(CommandMetrics.DROPPED_REPLIES, Map.of("reason", "duplicate"));
         log.debug("Dropping duplicate reply to command {}", reply.commandId());

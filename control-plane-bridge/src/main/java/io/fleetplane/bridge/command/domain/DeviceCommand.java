@@ -1,6 +1,5 @@
 package io.fleetplane.bridge.command.domain;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.fleetplane.config.ids.DeviceSessionId;
 import io.fleetplane.config.ids.DeviceTopic;
@@ -78,10 +77,5 @@ public record DeviceCommand(
     o.put("timeoutMs", timeoutMs);
     o.put("ts", ts);
     return WireJson.bytes(o);
-  }
-
-  /** The params as JSON, read-only by convention. */
-  public JsonNode paramsJson() {
-    return params;
   }
 }

@@ -25,7 +25,7 @@ public final class MqttCommandPayload {
     o.put("version", VERSION);
     o.put("commandId", command.commandId().value());
     o.put("name", command.name());
-    o.set("params", command.paramsJson().deepCopy());
+    o.set("params", command.params().deepCopy());
     o.put("timeoutMs", command.timeoutMs());
     o.put("deadline", deadline);
     o.put("replyTo", command.replyTopic());
