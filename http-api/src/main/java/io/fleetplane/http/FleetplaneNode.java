@@ -11,6 +11,8 @@ import akka.http.javadsl.ServerBinding;
 import com.typesafe.config.Config;
 import io.fleetplane.bridge.BridgeSettings;
 import io.fleetplane.bridge.MqttKafkaBridge;
+import io.fleetplane.bridge.command.CommandBridge;
+import io.fleetplane.bridge.command.CommandBridgeSettings;
 import io.fleetplane.config.KafkaSettings;
 import io.fleetplane.persistence.DatabaseMigrations;
 import io.fleetplane.persistence.PersistenceSettings;
@@ -72,8 +74,11 @@ public final class FleetplaneNode {
       Optional<MqttKafkaBridge> bridge = node.runBridge()
           ? Optional.of(await(MqttKafkaBridge.start(system, BridgeSettings.fromConfig(config), kafka)))
           : Optional.empty();
+      Optional<CommandBridge> commands = node.runBridge()
+          ? Optional.of(await(CommandBridge.start(system, CommandBridgeSettings.fromConfig(config), kafka)))
+          : Optional.empty();
 
-      HealthRoutes health = new HealthRoutes(system, persistence, bridge, ingest);
+      HealthRoutes health = new HealthRoutes(system, persistence, bridge, commands, ingest);
       ApiRoutes routes = new ApiRoutes(system, node, health);
       ServerBinding binding = await(Http.get(system)
           .newServerAt(node.httpHost(), node.httpPort())
@@ -82,6 +87,7 @@ public final class FleetplaneNode {
 
       CoordinatedShutdown shutdown = CoordinatedShutdown.get(system);
       bridge.ifPresent(b -> shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "stop-bridge", b::stop));
+      commands.ifPresent(c -> shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "stop-command-bridge", c::stop));
       ingest.ifPresent(i -> shutdown.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "drain-ingest", i::stop));
 
       log.info("Fleetplane node up: HTTP on {}, Kafka {}, database {}, bridge {}",

@@ -5,6 +5,7 @@ import akka.http.javadsl.model.StatusCodes;
 import akka.http.javadsl.server.AllDirectives;
 import akka.http.javadsl.server.Route;
 import io.fleetplane.bridge.MqttKafkaBridge;
+import io.fleetplane.bridge.command.CommandBridge;
 import io.fleetplane.persistence.PersistenceSettings;
 import io.fleetplane.registry.DeviceEventsIngest;
 import java.sql.Connection;
@@ -27,16 +28,18 @@ final class HealthRoutes extends AllDirectives {
   private final ActorSystem<?> system;
   private final PersistenceSettings persistence;
   private final Optional<MqttKafkaBridge> bridge;
+  private final Optional<CommandBridge> commands;
   private final Optional<DeviceEventsIngest> ingest;
   private final AtomicReference<CachedCheck> database = new AtomicReference<>(new CachedCheck(0, false, "not checked"));
 
   private record CachedCheck(long atNanos, boolean ok, String detail) {}
 
   HealthRoutes(ActorSystem<?> system, PersistenceSettings persistence,
-      Optional<MqttKafkaBridge> bridge, Optional<DeviceEventsIngest> ingest) {
+      Optional<MqttKafkaBridge> bridge, Optional<CommandBridge> commands, Optional<DeviceEventsIngest> ingest) {
     this.system = system;
     this.persistence = persistence;
     this.bridge = bridge;
+    this.commands = commands;
     this.ingest = ingest;
   }
 
@@ -64,6 +67,11 @@ final class HealthRoutes extends AllDirectives {
     if (bridge.isPresent()) {
       MqttKafkaBridge.Health health = bridge.get().health();
       parts.put("bridge", health.healthy() ? "up" : "degraded: " + health.detail());
+      ready &= health.healthy();
+    }
+    if (commands.isPresent()) {
+      CommandBridge.Health health = commands.get().health();
+      parts.put("command-bridge", health.healthy() ? "up" : "degraded: " + health.detail());
       ready &= health.healthy();
     }
     return new Readiness(ready, parts);

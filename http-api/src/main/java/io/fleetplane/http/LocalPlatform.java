@@ -1,5 +1,6 @@
 package io.fleetplane.http;
 
+import io.fleetplane.bridge.command.CommandBridgeSettings;
 import io.fleetplane.config.FleetplaneConfig;
 import io.fleetplane.config.KafkaSettings;
 import io.fleetplane.testkit.infra.EmbeddedKafka;
@@ -81,6 +82,8 @@ public final class LocalPlatform implements AutoCloseable {
       kafka = EmbeddedKafka.start(options.kafkaPort(), dataDir.resolve("kafka"), defaults.deviceEventsPartitions());
       kafka.createTopics(defaults.deviceEventsPartitions(), defaults.deviceEventsTopic());
       kafka.createTopics(1, defaults.deadLettersTopic());
+      CommandBridgeSettings commands = CommandBridgeSettings.fromConfig(FleetplaneConfig.load());
+      kafka.createTopics(commands.topicPartitions(), commands.commandsTopic(), commands.repliesTopic());
 
       PostgresEndpoint db = postgres.endpoint();
       base.put("fleetplane.data-dir", dataDir.toString());

@@ -37,6 +37,8 @@ final class NodeFixture {
     KafkaSettings defaults = KafkaSettings.fromConfig(FleetplaneConfig.load());
     kafka.createTopics(4, defaults.deviceEventsTopic());
     kafka.createTopics(1, defaults.deadLettersTopic());
+    var commands = io.fleetplane.bridge.command.CommandBridgeSettings.fromConfig(FleetplaneConfig.load());
+    kafka.createTopics(2, commands.commandsTopic(), commands.repliesTopic());
     return kafka;
   }
 

@@ -117,6 +117,9 @@ class WalkingSkeletonIT {
     HttpResponse<String> metrics = awaitResponse(node.httpPort(), "/metrics",
         r -> r.body().contains("fleetplane_bridge_messages_forwarded"), Duration.ofSeconds(20));
     assertTrue(metrics.body().contains("# TYPE"), "Prometheus exposition format");
+    assertTrue(io.fleetplane.testkit.infra.FreePorts.isFree(5266)
+        && !io.fleetplane.testkit.infra.FreePorts.accepts("127.0.0.1", 5266, 200),
+        "Kamon's status page (0.0.0.0:5266 by default) must not run");
   }
 
   @Test
