@@ -20,5 +20,12 @@ public final class KafkaHeaders {
   /** Dead letters only: which component rejected the record ({@code bridge}, {@code registry}). */
   public static final String REJECTED_BY = "fleetplane-rejected-by";
 
+  /** Command and command-reply records: the command id (also in the value). */
+  public static final String COMMAND_ID = "command-id";
+  /** Dead letters of records consumed from Kafka: where the record came from, for replay. */
+  public static final String SOURCE_TOPIC = "fleetplane-source-topic";
+  public static final String SOURCE_PARTITION = "fleetplane-source-partition";
+  public static final String SOURCE_OFFSET = "fleetplane-source-offset";
+
   private KafkaHeaders() {}
 }

@@ -9,6 +9,7 @@ public final class LogIds {
   public static final String RAE_SERIAL = "raeSerial";
   public static final String KAFKA_PARTITION = "kafkaPartition";
   public static final String KAFKA_OFFSET = "kafkaOffset";
+  public static final String COMMAND_ID = "commandId";
   public static final String JOB_ID = "jobId";
   public static final String WORKFLOW_INSTANCE_ID = "workflowInstanceId";
 

@@ -276,7 +276,7 @@ public final class CommandBridge {
     CompletionStage<Done> handled;
     try {
       CommandRecordParser.Parsed parsed = commandParser.parse(record.key(), record.value(),
-          CommandRecordParser.headerText(lastHeader(record, CommandHeaders.COMMAND_ID)));
+          CommandRecordParser.headerText(lastHeader(record, KafkaHeaders.COMMAND_ID)));
       handled = parsed instanceof CommandRecordParser.Valid valid
           ? dispatch(valid.command(), System.currentTimeMillis())
           : deadLetter(record, (CommandRecordParser.Invalid) parsed);
@@ -388,10 +388,10 @@ public final class CommandBridge {
     headers.add(header(KafkaHeaders.ERROR_DETAIL, invalid.detail()));
     headers.add(header(KafkaHeaders.REJECTED_BY, CommandHeaders.REJECTED_BY_COMMAND_BRIDGE));
     headers.add(header(KafkaHeaders.BRIDGE_INSTANCE, settings.instanceId()));
-    headers.add(header(CommandHeaders.SOURCE_TOPIC, record.topic()));
-    headers.add(header(CommandHeaders.SOURCE_PARTITION, Integer.toString(record.partition())));
-    headers.add(header(CommandHeaders.SOURCE_OFFSET, Long.toString(record.offset())));
-    invalid.commandId().ifPresent(id -> headers.add(header(CommandHeaders.COMMAND_ID, id.value())));
+    headers.add(header(KafkaHeaders.SOURCE_TOPIC, record.topic()));
+    headers.add(header(KafkaHeaders.SOURCE_PARTITION, Integer.toString(record.partition())));
+    headers.add(header(KafkaHeaders.SOURCE_OFFSET, Long.toString(record.offset())));
+    invalid.commandId().ifPresent(id -> headers.add(header(KafkaHeaders.COMMAND_ID, id.value())));
     return sender.send(new ProducerRecord<>(kafka.deadLettersTopic(), null, record.key(),
         record.value(), headers));
   }
@@ -546,7 +546,7 @@ public final class CommandBridge {
 
   private ProducerRecord<String, byte[]> replyRecord(CommandReply reply) {
     List<Header> headers = List.of(
-        header(CommandHeaders.COMMAND_ID, reply.commandId().value()),
+        header(KafkaHeaders.COMMAND_ID, reply.commandId().value()),
         header(KafkaHeaders.BRIDGE_INSTANCE, settings.instanceId()));
     return new ProducerRecord<>(settings.repliesTopic(), null, reply.sessionKey(), reply.toJson(),
         headers);

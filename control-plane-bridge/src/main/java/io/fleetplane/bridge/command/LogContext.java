@@ -11,7 +11,7 @@ import org.slf4j.MDC;
 final class LogContext implements AutoCloseable {
 
   /** Not in {@code LogIds} yet; it belongs there once the config module takes it. */
-  static final String COMMAND_ID = "commandId";
+  static final String COMMAND_ID = io.fleetplane.config.LogIds.COMMAND_ID;
 
   private LogContext() {}
 

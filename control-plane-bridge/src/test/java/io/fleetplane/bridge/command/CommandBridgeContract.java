@@ -177,12 +177,12 @@ abstract class CommandBridgeContract {
           WAIT, "the not-JSON record");
       assertEquals("{not json", new String(notJson.value(), StandardCharsets.UTF_8), "kept as it came");
       assertEquals("command-bridge", KafkaRecords.header(notJson, KafkaHeaders.REJECTED_BY));
-      assertEquals(fixture.settings.commandsTopic(), KafkaRecords.header(notJson, CommandHeaders.SOURCE_TOPIC));
+      assertEquals(fixture.settings.commandsTopic(), KafkaRecords.header(notJson, KafkaHeaders.SOURCE_TOPIC));
       assertNotNull(KafkaRecords.header(notJson, KafkaHeaders.ERROR_DETAIL));
       ConsumerRecord<String, byte[]> invalidId = fixture.deadLetters.await(
           r -> "device.session-id-invalid".equals(KafkaRecords.header(r, KafkaHeaders.ERROR_CODE)),
           WAIT, "the record with an invalid session id");
-      assertEquals(valid.commandId().value(), KafkaRecords.header(invalidId, CommandHeaders.COMMAND_ID));
+      assertEquals(valid.commandId().value(), KafkaRecords.header(invalidId, KafkaHeaders.COMMAND_ID));
       assertEquals(deadLettered + 1,
           Metrics.count(CommandMetrics.DEAD_LETTERS, Map.of("reason", "payload.not-json")));
       assertTrue(fixture.repliesTo(valid).size() == 1, "no reply for what was dead-lettered");

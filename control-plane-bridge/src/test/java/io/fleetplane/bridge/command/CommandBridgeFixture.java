@@ -1,5 +1,6 @@
 package io.fleetplane.bridge.command;
 
+import io.fleetplane.config.KafkaHeaders;
 import akka.actor.typed.ActorSystem;
 import akka.actor.typed.javadsl.Behaviors;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -118,7 +119,7 @@ final class CommandBridgeFixture implements AutoCloseable {
   void sendRaw(String key, byte[] value, String commandIdHeader) throws Exception {
     ProducerRecord<String, byte[]> record =
         new ProducerRecord<>(settings.commandsTopic(), null, key, value,
-            commandIdHeader == null ? List.of() : List.of(new RecordHeader(CommandHeaders.COMMAND_ID,
+            commandIdHeader == null ? List.of() : List.of(new RecordHeader(KafkaHeaders.COMMAND_ID,
                 commandIdHeader.getBytes(StandardCharsets.UTF_8))));
     producer.send(record).get(10, TimeUnit.SECONDS);
   }
@@ -126,7 +127,7 @@ final class CommandBridgeFixture implements AutoCloseable {
   /** Waits for the reply record of one command and checks its key and header. */
   CommandReply awaitReply(DeviceCommand command, Duration timeout) {
     ConsumerRecord<String, byte[]> record = replies.await(
-        r -> command.commandId().value().equals(KafkaRecords.header(r, CommandHeaders.COMMAND_ID)),
+        r -> command.commandId().value().equals(KafkaRecords.header(r, KafkaHeaders.COMMAND_ID)),
         timeout, "reply to " + command.commandId());
     if (!command.sessionKey().equals(record.key())) {
       throw new AssertionError("reply keyed '" + record.key() + "', expected the session key "
@@ -138,7 +139,7 @@ final class CommandBridgeFixture implements AutoCloseable {
   /** Every reply record of one command seen so far. */
   List<CommandReply> repliesTo(DeviceCommand command) {
     return replies.matching(r ->
-            command.commandId().value().equals(KafkaRecords.header(r, CommandHeaders.COMMAND_ID)))
+            command.commandId().value().equals(KafkaRecords.header(r, KafkaHeaders.COMMAND_ID)))
         .stream().map(r -> CommandReply.parse(r.value())).toList();
   }
 

@@ -1,5 +1,6 @@
 package io.fleetplane.bridge.command;
 
+import io.fleetplane.config.KafkaHeaders;
 import static io.fleetplane.bridge.command.CommandBridgeFixture.WAIT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -85,7 +86,7 @@ class CommandBridgeRecoveryIT {
           fixture.close();
         }
         CommandReply reply = CommandReply.parse(replies.await(
-            r -> command.commandId().value().equals(KafkaRecords.header(r, CommandHeaders.COMMAND_ID)),
+            r -> command.commandId().value().equals(KafkaRecords.header(r, KafkaHeaders.COMMAND_ID)),
             WAIT, "the reply produced while stopping").value());
         assertEquals(CommandStatus.TIMED_OUT, reply.status());
         assertEquals(BridgeErrorCodes.BRIDGE_STOPPED, reply.error().orElseThrow().code());
