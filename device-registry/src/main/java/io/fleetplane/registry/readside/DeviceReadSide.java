@@ -45,6 +45,11 @@ public final class DeviceReadSide {
 
   /** Seconds since the oldest event not yet projected was written; 0 when caught up. */
   public static final String METRIC_LAG_SECONDS = "fleetplane_registry_read_side_lag_seconds";
+  /**
+   * Events the projection handled, tagged {@code result}: {@code applied}, or {@code duplicate}
+   * (the row already had it; never expected with exactly-once offsets, so worth an alert).
+   */
+  public static final String METRIC_EVENTS = "fleetplane_registry_read_side_events";
   /** Journal positions not yet projected. */
   public static final String METRIC_LAG_EVENTS = "fleetplane_registry_read_side_lag_events";
 

@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -365,7 +366,9 @@ public final class DeviceReadSideRepository {
     for (int i = 0; i < values.length; i++) {
       Object value = values[i];
       if (value instanceof Instant instant) {
-        ps.setObject(i + 1, OffsetDateTime.ofInstant(instant, ZoneOffset.UTC));
+        // PostgreSQL keeps microseconds and would round the rest; truncating keeps stored times
+        // equal to the session's own, truncated the same way.
+        ps.setObject(i + 1, OffsetDateTime.ofInstant(instant.truncatedTo(ChronoUnit.MICROS), ZoneOffset.UTC));
       } else {
         ps.setObject(i + 1, value);
       }

@@ -17,9 +17,6 @@ import java.util.UUID;
 final class DeviceSessionProjectionHandler
     extends JdbcHandler<EventEnvelope<DeviceSession.Event>, PooledJdbcSession> {
 
-  /** Events handled, tagged {@code result}: {@code applied}, or {@code duplicate} (already in the row). */
-  static final String METRIC_EVENTS = "fleetplane_registry_read_side_events";
-
   private final DeviceReadSideRepository repository;
 
   DeviceSessionProjectionHandler(DeviceReadSideRepository repository) {
@@ -36,6 +33,6 @@ final class DeviceSessionProjectionHandler
     long ordering = ((Sequence) envelope.offset()).value();
     boolean changed = session.withConnection(c ->
         repository.apply(c, sessionId, envelope.sequenceNr(), ordering, applied));
-    Metrics.increment(METRIC_EVENTS, Map.of("result", changed ? "applied" : "duplicate"));
+    Metrics.increment(DeviceReadSide.METRIC_EVENTS, Map.of("result", changed ? "applied" : "duplicate"));
   }
 }
