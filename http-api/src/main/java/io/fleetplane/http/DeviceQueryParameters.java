@@ -128,10 +128,10 @@ final class DeviceQueryParameters {
       }
       String name = p.getKey().substring(ATTRIBUTE_PREFIX.length());
       if (name.isEmpty() || name.length() > DeviceFilter.MAX_ATTRIBUTE_NAME_LENGTH || name.chars().anyMatch(Character::isISOControl)) {
-        throw invalid(p.getKey(), "Attribute filters are attr.<name>=<value> with a name of 1-"
+        throw invalid(printable(p.getKey()), "Attribute filters are attr.<name>=<value> with a name of 1-"
             + DeviceFilter.MAX_ATTRIBUTE_NAME_LENGTH + " printable characters.");
       }
-      if (attributes.put(name, attributeValue(p.getKey(), p.getValue())) != null) {
+      if (attributes.put(name, attributeValue(printable(p.getKey()), p.getValue())) != null) {
         throw invalid(p.getKey(), "esn and attr.esn filter the same attribute; give one of them.");
       }
     }
