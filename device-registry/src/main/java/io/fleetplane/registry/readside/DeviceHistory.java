@@ -5,9 +5,12 @@ import akka.persistence.jdbc.query.javadsl.JdbcReadJournal;
 import akka.persistence.query.PersistenceQuery;
 import akka.persistence.typed.PersistenceId;
 import akka.stream.javadsl.Sink;
+import io.fleetplane.config.ErrorCode;
 import io.fleetplane.config.ids.DeviceSessionId;
 import io.fleetplane.registry.DeviceSession;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
@@ -35,14 +38,14 @@ public final class DeviceHistory {
 
   /** An opaque cursor for "after this sequence number". */
   public static String encodeCursor(long after) {
-    return java.util.Base64.getUrlEncoder().withoutPadding()
-        .encodeToString(("h1:" + after).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    return Base64.getUrlEncoder().withoutPadding()
+        .encodeToString(("h1:" + after).getBytes(StandardCharsets.US_ASCII));
   }
 
   /** The sequence number a cursor continues after; a precise 400 when it is not one of ours. */
   public static long decodeCursor(String cursor) {
     try {
-      String text = new String(java.util.Base64.getUrlDecoder().decode(cursor), java.nio.charset.StandardCharsets.US_ASCII);
+      String text = new String(Base64.getUrlDecoder().decode(cursor), StandardCharsets.US_ASCII);
       if (text.startsWith("h1:")) {
         long after = Long.parseLong(text.substring(3));
         if (after > 0) {
@@ -52,7 +55,7 @@ public final class DeviceHistory {
     } catch (IllegalArgumentException e) {
       // falls through: NumberFormatException and bad base64 are both IllegalArgumentExceptions
     }
-    throw new InvalidQueryException(io.fleetplane.config.ErrorCode.REQUEST_INVALID, DeviceCursor.FIELD,
+    throw new InvalidQueryException(ErrorCode.REQUEST_INVALID, DeviceCursor.FIELD,
         "The cursor is not one this API issued for a history. Use the 'next' link of a previous page as it is, "
             + "or start again without a cursor.");
   }

@@ -55,12 +55,10 @@ public final class DeviceReadSide {
 
   private static final Logger log = LoggerFactory.getLogger(DeviceReadSide.class);
 
-  private final HikariDataSource dataSource;
   private final DeviceReadSideRepository repository;
   private final DeviceQueries queries;
 
-  private DeviceReadSide(HikariDataSource dataSource, DeviceReadSideRepository repository, DeviceQueries queries) {
-    this.dataSource = dataSource;
+  private DeviceReadSide(DeviceReadSideRepository repository, DeviceQueries queries) {
     this.repository = repository;
     this.queries = queries;
   }
@@ -87,7 +85,7 @@ public final class DeviceReadSide {
     });
     log.info("Device read side started (projection {} on this node, pool of {} connections)",
         settings.runProjection() ? "may run" : "does not run", settings.poolSize());
-    return new DeviceReadSide(dataSource, repository, queries);
+    return new DeviceReadSide(repository, queries);
   }
 
   public DeviceQueries queries() {
@@ -96,11 +94,6 @@ public final class DeviceReadSide {
 
   public DeviceReadSideRepository repository() {
     return repository;
-  }
-
-  /** Whether the pool is open (closed once the actor system terminated). */
-  public boolean isOpen() {
-    return !dataSource.isClosed();
   }
 
   private static Projection<EventEnvelope<DeviceSession.Event>> projection(ActorSystem<?> system,
