@@ -7,6 +7,7 @@ import akka.http.javadsl.model.HttpResponse;
 import akka.http.javadsl.server.AllDirectives;
 import akka.http.javadsl.server.Route;
 import io.fleetplane.registry.RegistrySettings;
+import io.fleetplane.registry.readside.DeviceQueries;
 
 /** Assembles every route of the node under one error handling. */
 final class ApiRoutes extends AllDirectives {
@@ -14,9 +15,9 @@ final class ApiRoutes extends AllDirectives {
   private final DeviceRoutes devices;
   private final HealthRoutes health;
 
-  ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health) {
+  ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health, DeviceQueries deviceQueries) {
     this.devices = new DeviceRoutes(system, settings.askTimeout(),
-        RegistrySettings.fromConfig(system.settings().config()).unknownAfter());
+        RegistrySettings.fromConfig(system.settings().config()).unknownAfter(), deviceQueries);
     this.health = health;
   }
 

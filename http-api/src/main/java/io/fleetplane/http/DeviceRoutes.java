@@ -11,6 +11,7 @@ import io.fleetplane.config.ErrorCode;
 import io.fleetplane.config.ids.DeviceSessionId;
 import io.fleetplane.registry.DeviceSession;
 import io.fleetplane.registry.domain.Liveness;
+import io.fleetplane.registry.readside.DeviceQueries;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
@@ -18,8 +19,9 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletionStage;
 
 /**
- * {@code /api/v1/devices}: reads a device session straight from its actor, so the answer
- * reflects every persisted update (lists, which read the projection, come with the registry).
+ * {@code /api/v1/devices}: {@code /{id}} reads a device session straight from its actor, so the
+ * answer reflects every persisted update; the list, stats and history are
+ * {@link DeviceQueryRoutes} (lists read the projection and say how far behind it is).
  */
 final class DeviceRoutes extends AllDirectives {
 
@@ -52,20 +54,20 @@ final class DeviceRoutes extends AllDirectives {
   private final ClusterSharding sharding;
   private final Duration askTimeout;
   private final Duration unknownAfter;
+  private final DeviceQueryRoutes queries;
 
-  DeviceRoutes(ActorSystem<?> system, Duration askTimeout, Duration unknownAfter) {
+  DeviceRoutes(ActorSystem<?> system, Duration askTimeout, Duration unknownAfter, DeviceQueries queries) {
     this.sharding = ClusterSharding.get(system);
     this.askTimeout = askTimeout;
     this.unknownAfter = unknownAfter;
+    this.queries = new DeviceQueryRoutes(queries);
   }
 
   Route routes() {
-    return pathPrefix("devices", () ->
+    return pathPrefix("devices", () -> concat(
+        queries.routes(),
         path(PathMatchers.segment(), rawId -> get(() -> {
-          DeviceSessionId id = DeviceSessionId.parse(rawId).orElseThrow(() -> new Problem.ProblemException(
-              Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.DEVICE_SESSION_ID_INVALID,
-                  "Device session ids are lower-case UUIDs, e.g. 3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c.",
-                  "deviceSessionId")));
+          DeviceSessionId id = parseId(rawId);
           return onSuccess(getSession(id), reply -> {
             if (reply instanceof DeviceSession.SessionFound found) {
               return complete(Json.response(StatusCodes.OK, DeviceSessionDto.from(id.value(), found.session(), unknownAfter)));
@@ -73,7 +75,15 @@ final class DeviceRoutes extends AllDirectives {
             return complete(Problem.of(StatusCodes.NOT_FOUND, ErrorCode.DEVICE_NOT_FOUND,
                 "No device session " + id + " has reported yet.").toResponse());
           });
-        })));
+        }))));
+  }
+
+  /** A path's session id, or a 400 naming {@code deviceSessionId}. */
+  static DeviceSessionId parseId(String rawId) {
+    return DeviceSessionId.parse(rawId).orElseThrow(() -> new Problem.ProblemException(
+        Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.DEVICE_SESSION_ID_INVALID,
+            "Device session ids are lower-case UUIDs, e.g. 3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c.",
+            "deviceSessionId")));
   }
 
   private CompletionStage<DeviceSession.GetReply> getSession(DeviceSessionId id) {

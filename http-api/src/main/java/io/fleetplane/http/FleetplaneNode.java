@@ -19,6 +19,8 @@ import io.fleetplane.persistence.PersistenceSettings;
 import io.fleetplane.registry.DeviceEventsIngest;
 import io.fleetplane.registry.DeviceSession;
 import io.fleetplane.registry.RegistrySettings;
+import io.fleetplane.registry.readside.DeviceReadSide;
+import io.fleetplane.registry.readside.ReadSideSettings;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
@@ -28,7 +30,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One Fleetplane node: migrates the database, starts the actor system (a cluster member), the
- * device sessions, the Kafka ingest, optionally the bridge, and the HTTP API. Stopping it runs
+ * device sessions, the device read side (its projection runs once in the cluster), the Kafka
+ * ingest, optionally the bridge, and the HTTP API. Stopping it runs
  * Akka's CoordinatedShutdown, which stops the bridge (drains to Kafka), unbinds HTTP, drains the
  * ingest (commits offsets) and only then stops the actors.
  */
@@ -68,6 +71,7 @@ public final class FleetplaneNode {
         cluster.manager().tell(Join.create(cluster.selfMember().address()));
       }
       DeviceSession.init(system);
+      DeviceReadSide readSide = DeviceReadSide.start(system, persistence, ReadSideSettings.fromConfig(config));
       Optional<DeviceEventsIngest> ingest = node.runRegistry()
           ? Optional.of(DeviceEventsIngest.start(system, RegistrySettings.fromConfig(config), kafka))
           : Optional.empty();
@@ -79,7 +83,7 @@ public final class FleetplaneNode {
           : Optional.empty();
 
       HealthRoutes health = new HealthRoutes(system, persistence, bridge, commands, ingest);
-      ApiRoutes routes = new ApiRoutes(system, node, health);
+      ApiRoutes routes = new ApiRoutes(system, node, health, readSide.queries());
       ServerBinding binding = await(Http.get(system)
           .newServerAt(node.httpHost(), node.httpPort())
           .bind(routes.routes()));

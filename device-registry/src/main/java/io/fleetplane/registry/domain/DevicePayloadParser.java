@@ -25,6 +25,8 @@ public final class DevicePayloadParser {
   public static final int MAX_SUPPORTED_VERSION = 1;
   /** Attribute names are stored as column values and used in filters. */
   private static final int MAX_ATTRIBUTE_NAME_LENGTH = 128;
+  /** Test states are a short vocabulary (available, in-test, ...) stored in a 64-character column. */
+  public static final int MAX_TEST_STATE_LENGTH = 64;
 
   private final ObjectMapper mapper;
 
@@ -79,8 +81,10 @@ public final class DevicePayloadParser {
     }
     Optional<String> state = Optional.empty();
     if (root.hasNonNull("state")) {
-      if (!root.get("state").isTextual() || root.get("state").asText().isBlank()) {
-        throw invalid(ErrorCode.PAYLOAD_INVALID, "field 'state' must be a non-empty string");
+      if (!root.get("state").isTextual() || root.get("state").asText().isBlank()
+          || root.get("state").asText().length() > MAX_TEST_STATE_LENGTH) {
+        throw invalid(ErrorCode.PAYLOAD_INVALID,
+            "field 'state' must be a non-empty string of at most " + MAX_TEST_STATE_LENGTH + " characters");
       }
       state = Optional.of(root.get("state").asText());
     }

@@ -49,6 +49,7 @@ class DevicePayloadParserTest {
     "{\"ts\":1,\"version\":2} | payload.invalid",
     "{\"ts\":1,\"seq\":\"x\"} | payload.invalid",
     "{\"ts\":1,\"state\":3} | payload.invalid",
+    "{\"ts\":1,\"state\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"} | payload.invalid",
   })
   void rejectsWithTheFieldNamed(String json, String code) {
     InvalidDeviceMessageException e =
