@@ -51,6 +51,11 @@ public final class BridgeMetrics {
   public static final String KAFKA_STALLED = "fleetplane_bridge_kafka_stalled";
   /** Time from handing a record to the producer until Kafka acknowledged it (timer). */
   public static final String KAFKA_PRODUCE_LATENCY = "fleetplane_bridge_kafka_produce_latency";
+  /**
+   * Times the MQTT intake paused because {@code max-in-flight} messages were waiting for Kafka:
+   * back-pressure at work (Kafka slow or down, or a broker that ignores receive-maximum).
+   */
+  public static final String INTAKE_PAUSES = "fleetplane_bridge_intake_pauses";
   /** Restarts of the Kafka stream after a producer failure. */
   public static final String KAFKA_STREAM_RESTARTS = "fleetplane_bridge_kafka_stream_restarts";
   /** 1 while connected and subscribed to the MQTT broker (gauge). */

@@ -33,6 +33,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Predicate;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -52,8 +53,8 @@ import org.slf4j.MDC;
  * in-flight count. When a generation dies, whatever it held will never be acknowledged; the
  * forwarder asks for a redelivery as soon as the next generation can take messages.
  *
- * <p><b>Threads.</b> {@link #offer} is called from Paho's callback thread and never blocks
- * ({@link BoundedSourceQueue}). The producer stage runs on Alpakka's dispatcher
+ * <p><b>Threads.</b> {@link #offer} is called from Paho's callback thread; it waits only while
+ * {@code max-in-flight} messages are already in flight (see there why). The producer stage runs on Alpakka's dispatcher
  * ({@code akka.kafka.default-dispatcher}) behind an async boundary, so a {@code send()} that
  * blocks on missing metadata (up to {@code max.block.ms}) never parks Akka's default dispatcher.
  */
@@ -72,8 +73,9 @@ final class KafkaForwarder {
   private final Consumer<InboundMessage> acknowledge;
   private final Runnable requestRedelivery;
   private final RateLimitedLog deadLetterLog;
-  /** Twice the MQTT window: after a reconnect the old connection's messages may still be here. */
-  private final int queueCapacity;
+  /** How long the MQTT intake may wait for a free in-flight slot (half the keep-alive). */
+  private final Duration intakeWaitLimit;
+  private static final long INTAKE_POLL_NANOS = 200_000;
 
   private final AtomicReference<Generation> current = new AtomicReference<>();
   private final AtomicInteger generations = new AtomicInteger();
@@ -116,7 +118,7 @@ final class KafkaForwarder {
     this.acknowledge = acknowledge;
     this.requestRedelivery = requestRedelivery;
     this.deadLetterLog = new RateLimitedLog(log, settings.deadLetterLogInterval());
-    this.queueCapacity = Math.max(16, 2 * settings.maxInFlight());
+    this.intakeWaitLimit = settings.mqtt().keepAlive().dividedBy(2);
   }
 
   /**
@@ -160,23 +162,48 @@ final class KafkaForwarder {
   }
 
   /**
-   * Hands a message to Kafka; false when it cannot be taken now (the stream is restarting or
-   * full). The caller then leaves it unacknowledged and asks for a redelivery.
+   * Hands a message to Kafka, waiting while {@code max-in-flight} messages are already in flight;
+   * false when it cannot be taken (the stream is restarting or stopping, or stayed full for
+   * longer than the wait limit). The caller then leaves it unacknowledged and asks for a
+   * redelivery.
+   *
+   * <p>Why wait here, on Paho's callback thread: a broker that honours our receive-maximum never
+   * lets this wait (it stops sending first). One that does not (Mosquitto 2.0.11 was measured
+   * sending thousands over the limit once its queue for us had filled) is slowed down through TCP:
+   * Paho stops reading the socket while its callback waits. Either way what the bridge holds
+   * stays bounded by {@code max-in-flight}, and publish order is kept. The wait is shorter than
+   * the keep-alive so that Paho does not declare the connection dead meanwhile.
    */
   boolean offer(InboundMessage in) {
-    Generation g = current.get();
-    if (g == null || g.dead || completing.get()) {
-      return false;
+    long deadline = 0;
+    while (true) {
+      Generation g = current.get();
+      if (g == null || g.dead || completing.get()) {
+        return false;
+      }
+      int n = g.inFlight.get();
+      if (n < settings.maxInFlight()) {
+        if (!g.inFlight.compareAndSet(n, n + 1)) {
+          continue;
+        }
+        // Counted before offering: the stream may complete it before offer() even returns.
+        progress.enqueued(System.nanoTime());
+        if (g.queue.offer(in) == QueueOfferResult.enqueued()) {
+          return true;
+        }
+        g.inFlight.decrementAndGet(); // the generation is ending: its queue takes nothing more
+        progress.abandoned(1, System.nanoTime());
+        return false;
+      }
+      long now = System.nanoTime();
+      if (deadline == 0) {
+        deadline = now + intakeWaitLimit.toNanos();
+        BridgeMetrics.count(BridgeMetrics.INTAKE_PAUSES, BridgeMetrics.INBOUND);
+      } else if (now - deadline > 0) {
+        return false;
+      }
+      LockSupport.parkNanos(INTAKE_POLL_NANOS);
     }
-    // Count before offering: the stream may acknowledge it before offer() even returns.
-    g.inFlight.incrementAndGet();
-    progress.enqueued(System.nanoTime());
-    if (g.queue.offer(in) == QueueOfferResult.enqueued()) {
-      return true;
-    }
-    g.inFlight.decrementAndGet();
-    progress.abandoned(1, System.nanoTime());
-    return false;
   }
 
   /**
@@ -227,7 +254,7 @@ final class KafkaForwarder {
       return Source.empty();
     }
     Generation g = new Generation(generations.incrementAndGet());
-    return Source.<InboundMessage>queue(queueCapacity)
+    return Source.<InboundMessage>queue(settings.maxInFlight())
         .mapMaterializedValue(queue -> {
           g.queue = queue;
           installed(g);
@@ -303,8 +330,9 @@ final class KafkaForwarder {
     // Acknowledge to the broker first, then release the slot: a graceful stop that sees zero in
     // flight must find every acknowledgement already sent.
     acknowledge.accept(p.in());
-    g.inFlight.decrementAndGet();
+    // The watch before the slot: a new message can then never make the watch count one too many.
     progress.completed(now);
+    g.inFlight.decrementAndGet();
     return Done.getInstance();
   }
 

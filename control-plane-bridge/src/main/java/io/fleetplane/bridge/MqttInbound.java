@@ -414,7 +414,8 @@ final class MqttInbound {
         InboundMessage in = new InboundMessage(topic, payload, message.getQos(), message.getId(),
             System.currentTimeMillis(), traceparent(message.getProperties()), connection);
         if (!receiver.offer(in)) {
-          log.debug("Bridge {}: message {} on '{}' not taken (Kafka stream restarting or full)",
+          log.debug("Bridge {}: message {} on '{}' not taken (Kafka stream restarting, stopping, or "
+              + "stalled longer than half the keep-alive)",
               settings.instanceId(), message.getId(), topic);
           notTaken.run();
         }
