@@ -104,6 +104,8 @@ class BridgeDeliveryIT {
       String metrics = bridge.metrics().prometheusText();
       assertTrue(metrics.contains("fleetplane_bridge_messages_out_total{channel=\"update\",direction=\"device-to-cloud\"}"),
           metrics);
+      // Stop while the broker is still there: a graceful stop, not a lost connection.
+      BridgeFixture.stop(bridge);
     } finally {
       BridgeFixture.stop(bridge);
       BridgeFixture.terminate(system);
