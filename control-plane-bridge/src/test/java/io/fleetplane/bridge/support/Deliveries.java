@@ -61,6 +61,25 @@ public record Deliveries(int total, int duplicates, List<String> missing, List<S
     return new Deliveries(records.size(), duplicates, missing, outOfOrder);
   }
 
+  /** Each duplicated (session, seq) with the bridge instance and offset of every copy, for diagnosis. */
+  public static List<String> duplicateCopies(List<Received> records, String instanceHeader) {
+    Map<String, List<String>> copies = new java.util.TreeMap<>();
+    for (Received r : records) {
+      Matcher m = SEQ.matcher(r.text());
+      if (m.find()) {
+        copies.computeIfAbsent(r.key() + "#" + m.group(1), k -> new ArrayList<>())
+            .add(r.header(instanceHeader) + "@" + r.partition() + ":" + r.offset());
+      }
+    }
+    List<String> result = new ArrayList<>();
+    copies.forEach((k, v) -> {
+      if (v.size() > 1) {
+        result.add(k.substring(k.lastIndexOf('/') + 1) + " " + v);
+      }
+    });
+    return result;
+  }
+
   public String summary() {
     return "total=" + total + ", duplicates=" + duplicates + ", missing=" + missing.size()
         + (missing.isEmpty() ? "" : " (e.g. " + missing.subList(0, Math.min(5, missing.size())) + ")")
