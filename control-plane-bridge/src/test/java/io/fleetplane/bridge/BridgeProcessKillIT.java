@@ -38,8 +38,9 @@ class BridgeProcessKillIT {
     Path logs = Files.createDirectories(Path.of("target", "bridge-processes"));
     ChildBridge first = null;
     ChildBridge second = null;
-    try (MosquittoBroker broker = MosquittoBroker.builder().configLine("max_queued_messages 0").start();
-         KafkaTopicReader events = KafkaTopicReader.start(kafka.bootstrapServers(), topics.deviceEvents())) {
+    MosquittoBroker broker = MosquittoBroker.builder().configLine("max_queued_messages 0")
+        .configLine("log_type debug").start();
+    try (KafkaTopicReader events = KafkaTopicReader.start(kafka.bootstrapServers(), topics.deviceEvents())) {
       Map<String, String> props = Map.of(
           "fleetplane.bridge.mqtt.server-uri", broker.serverUri(),
           "fleetplane.kafka.bootstrap-servers", kafka.bootstrapServers(),
@@ -60,6 +61,9 @@ class BridgeProcessKillIT {
 
       DeviceStream stream = new DeviceStream(20).start(broker.serverUri(), 2, 512, 2_000);
       Poll.until(Duration.ofSeconds(30), () -> events.count() >= 1_500, () -> events.count() + " records");
+      // Mid-stream for real: kill while messages are between MQTT and Kafka's acknowledgement.
+      Poll.until(Duration.ofSeconds(30), () -> inFlight(firstBridge.get("/health")) > 0,
+          () -> "nothing in flight in the first process");
       HttpResponse<String> healthAtKill = first.get("/health");
       int inKafkaAtKill = events.count();
       first.kill();
@@ -122,6 +126,9 @@ class BridgeProcessKillIT {
       assertEquals(143, exitSecond, "exit code after SIGTERM; see " + second.log());
       assertTrue(secondLog.contains("Bridge kill-it-2 stopped"), "graceful stop not logged; see " + second.log());
     } finally {
+      // The broker's packet log (PUBLISH/PUBACK per message id) explains any duplicate.
+      Files.copy(broker.logFile(), logs.resolve("mosquitto.log"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      broker.close();
       if (first != null) {
         first.close();
       }
@@ -129,5 +136,13 @@ class BridgeProcessKillIT {
         second.close();
       }
     }
+  }
+
+  private static int inFlight(HttpResponse<String> health) {
+    if (health == null) {
+      return 0;
+    }
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"inFlight\":(\\d+)").matcher(health.body());
+    return m.find() ? Integer.parseInt(m.group(1)) : 0;
   }
 }
