@@ -15,7 +15,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -150,10 +149,5 @@ public final class BridgeMain {
         "akka.coordinated-shutdown.phases.before-service-unbind.timeout", drain.toMillis() + "ms",
         "akka.coordinated-shutdown.run-by-jvm-shutdown-hook", "on",
         "akka.coordinated-shutdown.exit-jvm", "on"));
-  }
-
-  /** For tests: the stage that completes when the process's ActorSystem terminated. */
-  static CompletionStage<Done> whenTerminated(Running running) {
-    return running.system().getWhenTerminated();
   }
 }

@@ -37,10 +37,14 @@ public final class BridgeMetrics {
   public static final String MESSAGES_IN = "fleetplane_bridge_messages_in";
   /** Payload bytes received, by direction. */
   public static final String BYTES_IN = "fleetplane_bridge_bytes_in";
-  /** Records Kafka acknowledged on the device events topic, by direction and channel. */
-  public static final String MESSAGES_OUT = "fleetplane_bridge_messages_out";
-  /** Payload bytes Kafka acknowledged on the device events topic, by direction. */
-  public static final String BYTES_OUT = "fleetplane_bridge_bytes_out";
+  /**
+   * Messages out: delivered to the other side (for device-to-cloud, records Kafka acknowledged on
+   * the device events topic), by direction and channel. The name predates the in/out pair and
+   * dashboards and the node's tests use it, so it stays.
+   */
+  public static final String MESSAGES_OUT = "fleetplane_bridge_messages_forwarded";
+  /** Payload bytes out (acknowledged by Kafka on the device events topic), by direction. */
+  public static final String BYTES_OUT = "fleetplane_bridge_bytes_forwarded";
   /** Records Kafka acknowledged on the dead-letter topic, by reason (error code). */
   public static final String DEAD_LETTERS = "fleetplane_bridge_dead_letters";
   /** Where a record's trace context came from: {@code device} or {@code generated}. */

@@ -16,7 +16,6 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Predicate;
 import org.eclipse.paho.mqttv5.client.IMqttToken;
 import org.eclipse.paho.mqttv5.client.MqttActionListener;
 import org.eclipse.paho.mqttv5.client.MqttAsyncClient;
@@ -131,10 +130,6 @@ final class MqttInbound {
   boolean isCurrent(InboundMessage message) {
     Connection c = message.connection();
     return c != null && c == current && !c.lost;
-  }
-
-  Predicate<InboundMessage> currentConnection() {
-    return this::isCurrent;
   }
 
   /**

@@ -71,6 +71,7 @@ public final class MqttKafkaBridge {
         metrics::publishGauges, system.executionContext());
   }
 
+  /** The forwarder's callbacks need the MQTT side, which is built after it (they call back later). */
   private MqttInbound mqttSide() {
     return mqtt;
   }

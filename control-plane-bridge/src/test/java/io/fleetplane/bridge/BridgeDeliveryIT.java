@@ -102,7 +102,7 @@ class BridgeDeliveryIT {
       assertTrue(bridge.health().healthy(), bridge.health().detail());
       assertTrue(bridge.health().inFlightHighWaterMark() <= bridge.settings().maxInFlight());
       String metrics = bridge.metrics().prometheusText();
-      assertTrue(metrics.contains("fleetplane_bridge_messages_out_total{channel=\"update\",direction=\"device-to-cloud\"}"),
+      assertTrue(metrics.contains("fleetplane_bridge_messages_forwarded_total{channel=\"update\",direction=\"device-to-cloud\"}"),
           metrics);
       // Stop while the broker is still there: a graceful stop, not a lost connection.
       BridgeFixture.stop(bridge);

@@ -120,7 +120,7 @@ class BridgeProcessKillIT {
       assertEquals(List.of(), deliveries.missing(), "lost");
       assertEquals(List.of(), duplicatesFromStop, "duplicates caused by the graceful stop (copy@partition:offset)");
       assertEquals(200, metrics.statusCode());
-      assertTrue(metrics.body().contains("fleetplane_bridge_messages_out_total{channel=\"update\",direction=\"device-to-cloud\"}"),
+      assertTrue(metrics.body().contains("fleetplane_bridge_messages_forwarded_total{channel=\"update\",direction=\"device-to-cloud\"}"),
           metrics.body());
       assertTrue(metrics.body().contains("fleetplane_bridge_mqtt_connected{direction=\"device-to-cloud\"} 1"),
           metrics.body());
