@@ -191,9 +191,17 @@ final class KafkaForwarder {
         if (g.queue.offer(in) == QueueOfferResult.enqueued()) {
           return true;
         }
-        g.inFlight.decrementAndGet(); // the generation is ending: its queue takes nothing more
-        progress.abandoned(1, System.nanoTime());
+        // The generation is ending: its queue takes nothing more. If it already died, died()
+        // has counted this message among the abandoned ones; do not count it twice.
+        if (g.inFlight.decrementAndGet() >= 0) {
+          progress.abandoned(1, System.nanoTime());
+        } else {
+          g.inFlight.incrementAndGet();
+        }
         return false;
+      }
+      if (Thread.currentThread().isInterrupted() || !connectionStillCurrent.test(in)) {
+        return false; // Paho is closing this connection: the broker resends the message anyway
       }
       long now = System.nanoTime();
       if (deadline == 0) {
