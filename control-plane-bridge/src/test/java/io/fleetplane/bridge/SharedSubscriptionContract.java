@@ -38,6 +38,9 @@ abstract class SharedSubscriptionContract {
   /** Pause per message per publisher connection, for a broker that cannot take full speed. */
   abstract long publishPauseMicros();
 
+  /** Messages per device session (30 sessions). */
+  abstract int messagesPerSession();
+
   /** Sessions a broker that outlives the test must forget afterwards. */
   abstract boolean brokerOutlivesTest();
 
@@ -63,7 +66,7 @@ abstract class SharedSubscriptionContract {
       b = BridgeFixture.launch(system, configB);
 
       long inBefore = BridgeMetrics.total(BridgeMetrics.MESSAGES_IN, BridgeMetrics.INBOUND);
-      DeviceFleet fleet = new DeviceFleet(30, 100);
+      DeviceFleet fleet = new DeviceFleet(30, messagesPerSession());
       long t0 = System.nanoTime();
       fleet.publish(uri, 3, 200, publishPauseMicros()).get(120, TimeUnit.SECONDS);
       long published = BridgeFixture.since(t0).toMillis();

@@ -30,6 +30,11 @@ class SharedSubscriptionMosquittoIT extends SharedSubscriptionContract {
   }
 
   @Override
+  int messagesPerSession() {
+    return 100;
+  }
+
+  @Override
   boolean brokerOutlivesTest() {
     return false;
   }
