@@ -182,6 +182,9 @@ public final class MqttKafkaBridge {
       kafkaDetail = "no acknowledgement from Kafka for " + k.waitingFor().toSeconds() + " s with "
           + k.inFlight() + " message(s) in flight; MQTT intake paused by back-pressure"
           + k.lastError().map(e -> " (last error: " + e + ")").orElse("");
+    } else if (k.highWaterMark() == 0) {
+      // Idle is not degraded (nothing waits), but say that Kafka has not been tried yet.
+      kafkaDetail = "ok (idle: no message has needed Kafka yet)";
     } else {
       kafkaDetail = "ok";
     }
