@@ -5,7 +5,7 @@ import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
+import java.util.List;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -78,7 +78,8 @@ public final class BridgeMetrics {
 
   static final Map<String, String> INBOUND = Map.of(DIRECTION, DEVICE_TO_CLOUD);
 
-  private static final Set<Series> COUNTERS = ConcurrentHashMap.newKeySet();
+  /** Every counter series recorded so far, keyed by (name, tags) as given. */
+  private static final Map<List<Object>, Series> COUNTERS = new ConcurrentHashMap<>();
   private static final LongAdder LATENCY_COUNT = new LongAdder();
   private static final LongAdder LATENCY_SUM_NANOS = new LongAdder();
   private static final LongAccumulator LATENCY_MAX_NANOS = new LongAccumulator(Math::max, 0);
@@ -97,7 +98,7 @@ public final class BridgeMetrics {
       return;
     }
     Metrics.increment(name, n, tags);
-    COUNTERS.add(new Series(name, tags));
+    COUNTERS.computeIfAbsent(List.of(name, tags), k -> new Series(name, tags));
   }
 
   public static void count(String name, Map<String, String> tags) {
@@ -131,7 +132,7 @@ public final class BridgeMetrics {
   public String prometheusText() {
     StringBuilder out = new StringBuilder(4096);
     Map<String, TreeMap<String, Double>> counters = new TreeMap<>();
-    for (Series s : COUNTERS) {
+    for (Series s : COUNTERS.values()) {
       counters.computeIfAbsent(s.name() + "_total", k -> new TreeMap<>())
           .put(labels(s.tags()), (double) Metrics.count(s.name(), s.tags()));
     }

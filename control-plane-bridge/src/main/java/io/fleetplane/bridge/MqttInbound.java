@@ -55,6 +55,9 @@ final class MqttInbound {
 
   private static final Logger log = LoggerFactory.getLogger(MqttInbound.class);
 
+  /** MQTT 5 DISCONNECT reason code: another connection with the same client id took over. */
+  private static final int SESSION_TAKEN_OVER = 0x8E;
+
   /** The per-message hand-off to the Kafka side; false means "not taken, do not acknowledge". */
   interface Receiver {
     boolean offer(InboundMessage message);
@@ -427,8 +430,12 @@ final class MqttInbound {
     public void disconnected(MqttDisconnectResponse response) {
       String why = response.getException() != null
           ? "lost the connection to " + mqtt.serverUri() + ": " + response.getException()
-          : "the broker closed the connection (reason code " + response.getReturnCode()
-              + (response.getReasonString() == null ? "" : ", " + response.getReasonString()) + ")";
+          : response.getReturnCode() == SESSION_TAKEN_OVER
+              ? "another client connected with client id '" + mqtt.clientId() + "' and took the "
+                  + "session over: give every bridge instance its own fleetplane.bridge.instance-id "
+                  + "(or mqtt.client-id)"
+              : "the broker closed the connection (reason code 0x" + Integer.toHexString(response.getReturnCode())
+                  + (response.getReasonString() == null ? "" : ", " + response.getReasonString()) + ")";
       lifecycle.execute(() -> failed(connection, why));
     }
 
