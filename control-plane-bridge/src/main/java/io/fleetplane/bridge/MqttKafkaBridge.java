@@ -1,417 +1,237 @@
 package io.fleetplane.bridge;
 
 import akka.Done;
-import akka.NotUsed;
+import akka.actor.Cancellable;
 import akka.actor.typed.ActorSystem;
-import akka.kafka.ProducerMessage;
-import akka.kafka.ProducerSettings;
-import akka.kafka.javadsl.Producer;
-import akka.stream.BoundedSourceQueue;
-import akka.stream.QueueOfferResult;
-import akka.stream.RestartSettings;
-import akka.stream.javadsl.RestartSource;
-import akka.stream.javadsl.Sink;
-import akka.stream.javadsl.Source;
-import io.fleetplane.bridge.domain.InboundRouting;
-import io.fleetplane.bridge.domain.InboundRouting.Route;
-import io.fleetplane.bridge.domain.InboundRouting.ToDeadLetters;
-import io.fleetplane.bridge.domain.InboundRouting.ToDeviceEvents;
-import io.fleetplane.config.KafkaHeaders;
 import io.fleetplane.config.KafkaSettings;
-import io.fleetplane.config.LogIds;
-import io.fleetplane.config.metrics.Metrics;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.List;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.header.Header;
-import org.apache.kafka.common.header.internals.RecordHeader;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.apache.kafka.common.serialization.StringSerializer;
-import org.eclipse.paho.mqttv5.client.IMqttToken;
-import org.eclipse.paho.mqttv5.client.MqttAsyncClient;
-import org.eclipse.paho.mqttv5.client.MqttCallback;
-import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
-import org.eclipse.paho.mqttv5.client.MqttDisconnectResponse;
-import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
-import org.eclipse.paho.mqttv5.common.MqttException;
-import org.eclipse.paho.mqttv5.common.MqttMessage;
-import org.eclipse.paho.mqttv5.common.MqttSubscription;
-import org.eclipse.paho.mqttv5.common.packet.MqttProperties;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import org.slf4j.MDC;
 
 /**
- * The device-to-cloud half of the control-plane bridge: every MQTT message on a device topic
- * becomes one Kafka record keyed by its session ({@code fleet/rae/{rae}/device/{session}}), or a
- * dead letter when it is unusable.
+ * The device-to-cloud half of the control-plane bridge: every MQTT message on a device-to-cloud
+ * topic becomes one Kafka record keyed by its session ({@code fleet/rae/{rae}/device/{session}}),
+ * or a dead letter when it is unusable. The contract is docs/protocol.md.
  *
- * <p><b>At-least-once.</b> The client acknowledges a QoS 1 message to the broker only after
- * Kafka acknowledged the record (manual acks, idempotent producer with {@code acks=all}). What was
- * not acknowledged when the bridge dies is redelivered by the broker from the persistent session.
+ * <p><b>At-least-once.</b> A QoS 1 message is acknowledged to the broker only after Kafka
+ * acknowledged its record (manual acks; idempotent producer, {@code acks=all}). Whatever was not
+ * acknowledged when the bridge dies stays in its persistent session and is redelivered.
  *
- * <p><b>Bounded memory.</b> MQTT 5's receive-maximum tells the broker to keep at most
- * {@code maxInFlight} unacknowledged messages in flight to us, and the stream's queue holds
- * exactly that many: when Kafka is slow, acknowledgements stop, the broker stops sending, and
- * nothing grows. A message that still finds the queue full (only while the stream restarts) is
- * left unacknowledged and the bridge reconnects so that the broker sends it again.
+ * <p><b>Bounded memory, back-pressure.</b> MQTT 5 receive-maximum = {@code max-in-flight}: when
+ * Kafka is slow or down, acknowledgements stop, the broker stops sending, and memory stays flat.
+ * Health turns degraded when in-flight messages wait longer than {@code kafka-stall-timeout}.
  *
- * <p><b>Supervision.</b> The Kafka side restarts with exponential backoff on failure; the MQTT
- * side reconnects by itself (Paho automatic reconnect) and re-subscribes on every connect.
+ * <p><b>Supervision.</b> The two sides restart independently with exponential backoff: the MQTT
+ * side ({@link MqttInbound}) reconnects, the Kafka side ({@link KafkaForwarder}) restarts its
+ * stream and has the broker redeliver what the failed stream held. Nothing needs a manual restart.
+ *
+ * <p><b>Lifecycle.</b> {@link #launch} (standalone process: keeps retrying until the broker is
+ * there) or {@link #start} (embedded in a node: fails if the broker cannot be reached), then
+ * {@link #stop} for a graceful stop.
  */
 public final class MqttKafkaBridge {
 
   private static final Logger log = LoggerFactory.getLogger(MqttKafkaBridge.class);
-
-  public static final String METRIC_IN = "fleetplane_bridge_messages_in";
-  public static final String METRIC_FORWARDED = "fleetplane_bridge_messages_forwarded";
-  public static final String METRIC_DEAD_LETTERS = "fleetplane_bridge_dead_letters";
-  public static final String METRIC_REDELIVERY_REQUESTS = "fleetplane_bridge_redelivery_requests";
+  private static final Duration GAUGE_INTERVAL = Duration.ofSeconds(1);
 
   private final BridgeSettings settings;
   private final KafkaSettings kafka;
-  private final ActorSystem<?> system;
-  private final InboundRouting routing;
-  private final RateLimitedLog deadLetterLog = new RateLimitedLog(log, Duration.ofSeconds(10));
-
-  private final AtomicReference<BoundedSourceQueue<InboundMessage>> queue = new AtomicReference<>();
-  private final AtomicInteger inFlight = new AtomicInteger();
-  private final AtomicBoolean mqttConnected = new AtomicBoolean();
-  private final AtomicBoolean kafkaHealthy = new AtomicBoolean(true);
-  private final AtomicBoolean redeliveryScheduled = new AtomicBoolean();
+  private final BridgeMetrics metrics = new BridgeMetrics();
+  private final KafkaForwarder forwarder;
+  private final MqttInbound mqtt;
   private final AtomicBoolean stopping = new AtomicBoolean();
-  private final AtomicReference<String> lastKafkaError = new AtomicReference<>();
-  private final AtomicInteger streamGeneration = new AtomicInteger();
+  private final CompletionStage<Done> firstConnection;
+  private final Cancellable gaugeTimer;
+  private volatile CompletionStage<Done> stopped;
 
-  private MqttAsyncClient client;
-  private MqttConnectionOptions connectionOptions;
-  private CompletionStage<Done> streamDone;
-
-  private MqttKafkaBridge(ActorSystem<?> system, BridgeSettings settings, KafkaSettings kafka) {
-    this.system = system;
+  private MqttKafkaBridge(ActorSystem<?> system, BridgeSettings settings, KafkaSettings kafka,
+      boolean failOnFirstAttempt) {
     this.settings = settings;
     this.kafka = kafka;
-    this.routing = new InboundRouting(settings.maxPayloadBytes());
+    this.forwarder = new KafkaForwarder(system, settings, kafka,
+        message -> mqttSide().isCurrent(message),
+        message -> mqttSide().acknowledge(message),
+        () -> mqttSide().requestRedelivery());
+    this.mqtt = new MqttInbound(settings, forwarder::offer, forwarder::redeliveryNeeded, failOnFirstAttempt);
+    metrics.gauge(BridgeMetrics.IN_FLIGHT, BridgeMetrics.INBOUND, forwarder::inFlight);
+    metrics.gauge(BridgeMetrics.KAFKA_STALLED, BridgeMetrics.INBOUND,
+        () -> forwarder.status().stalled() ? 1 : 0);
+    metrics.gauge(BridgeMetrics.MQTT_CONNECTED, BridgeMetrics.INBOUND, () -> mqtt.isConnected() ? 1 : 0);
+    log.info("Bridge {} starting: {}, Kafka {} -> topics {} / {}", settings.instanceId(), settings.mqtt(),
+        kafka.bootstrapServers(), kafka.deviceEventsTopic(), kafka.deadLettersTopic());
+    forwarder.start();
+    this.firstConnection = mqtt.start();
+    this.gaugeTimer = system.scheduler().scheduleWithFixedDelay(GAUGE_INTERVAL, GAUGE_INTERVAL,
+        metrics::publishGauges, system.executionContext());
+  }
+
+  /** The forwarder's callbacks need the MQTT side, which is built after it (they call back later). */
+  private MqttInbound mqttSide() {
+    return mqtt;
   }
 
   /**
-   * Starts the Kafka stream, then connects to the broker and subscribes. Completes when the first
-   * connection is established, or fails with the broker's error.
+   * Starts the bridge and keeps it trying: if the broker or Kafka is not there yet, it connects
+   * when they come (health says degraded meanwhile). For the standalone process.
+   */
+  public static MqttKafkaBridge launch(ActorSystem<?> system, BridgeSettings settings, KafkaSettings kafka) {
+    return new MqttKafkaBridge(system, settings, kafka, false);
+  }
+
+  /**
+   * Starts the bridge and completes once it is connected and subscribed; fails (and stops the
+   * bridge) if the first connection attempt fails, so a node with a wrong broker address does
+   * not come up. After that first connection it reconnects by itself like {@link #launch}.
    */
   public static CompletionStage<MqttKafkaBridge> start(
       ActorSystem<?> system, BridgeSettings settings, KafkaSettings kafka) {
-    MqttKafkaBridge bridge = new MqttKafkaBridge(system, settings, kafka);
-    bridge.startStream();
-    return bridge.connect().thenApply(done -> bridge);
+    MqttKafkaBridge bridge = new MqttKafkaBridge(system, settings, kafka, true);
+    CompletableFuture<MqttKafkaBridge> result = new CompletableFuture<>();
+    bridge.firstConnection.whenComplete((done, error) -> {
+      if (error == null) {
+        result.complete(bridge);
+      } else {
+        bridge.stop().whenComplete((d, e) -> result.completeExceptionally(error));
+      }
+    });
+    return result;
   }
 
-  /** What the health endpoint reports about the bridge. */
-  public record Health(boolean mqttConnected, boolean kafkaHealthy, int inFlight, String detail) {
+  /** Completes when the bridge first connected and subscribed. */
+  public CompletionStage<Done> whenConnected() {
+    return firstConnection;
+  }
+
+  public BridgeSettings settings() {
+    return settings;
+  }
+
+  /** The bridge's metrics, including its Prometheus text rendering. */
+  public BridgeMetrics metrics() {
+    return metrics;
+  }
+
+  /**
+   * The bridge's health: healthy when connected and subscribed to the broker and Kafka is keeping
+   * up (not stalled, not restarting).
+   *
+   * @param inFlight messages received and not yet acknowledged by Kafka
+   * @param inFlightHighWaterMark the most that were ever in flight at once
+   */
+  public record Health(Part mqtt, Part kafka, int inFlight, int maxInFlight, int inFlightHighWaterMark,
+      boolean stopping) {
+
+    /** One side's state and, when it is not up, what is wrong and what to check. */
+    public record Part(boolean up, String detail) {}
+
     public boolean healthy() {
-      return mqttConnected && kafkaHealthy;
+      return mqtt.up() && kafka.up();
+    }
+
+    public boolean mqttConnected() {
+      return mqtt.up();
+    }
+
+    public boolean kafkaHealthy() {
+      return kafka.up();
+    }
+
+    /** "ok", or which part is degraded and why. */
+    public String detail() {
+      if (healthy()) {
+        return "ok";
+      }
+      StringBuilder b = new StringBuilder();
+      if (!mqtt.up()) {
+        b.append("mqtt: ").append(mqtt.detail());
+      }
+      if (!kafka.up()) {
+        b.append(b.length() > 0 ? "; " : "").append("kafka: ").append(kafka.detail());
+      }
+      return b.toString();
+    }
+
+    /** The JSON body of {@code GET /health}. */
+    public Map<String, Object> toJson() {
+      Map<String, Object> json = new LinkedHashMap<>();
+      json.put("status", healthy() ? "healthy" : "degraded");
+      json.put("mqtt", Map.of("status", mqtt.up() ? "up" : "down", "detail", mqtt.detail()));
+      json.put("kafka", Map.of("status", kafka.up() ? "up" : "degraded", "detail", kafka.detail()));
+      json.put("inFlight", inFlight);
+      json.put("maxInFlight", maxInFlight);
+      json.put("inFlightHighWaterMark", inFlightHighWaterMark);
+      json.put("stopping", stopping);
+      return json;
     }
   }
 
   public Health health() {
-    String detail = !mqttConnected.get() ? "not connected to MQTT broker " + settings.mqttServerUri()
-        : !kafkaHealthy.get() ? "Kafka producer failing: " + lastKafkaError.get()
-        : "ok";
-    return new Health(mqttConnected.get(), kafkaHealthy.get(), inFlight.get(), detail);
+    MqttInbound.Status m = mqtt.status();
+    KafkaForwarder.Status k = forwarder.status();
+    String kafkaDetail;
+    if (k.restarting()) {
+      kafkaDetail = "producer failed, restarting with backoff: " + k.lastError().orElse("?")
+          + " (check fleetplane.kafka.bootstrap-servers and that the topics exist)";
+    } else if (k.stalled()) {
+      kafkaDetail = "no acknowledgement from Kafka for " + k.waitingFor().toSeconds() + " s with "
+          + k.inFlight() + " message(s) in flight; MQTT intake paused by back-pressure"
+          + k.lastError().map(e -> " (last error: " + e + ")").orElse("");
+    } else if (k.highWaterMark() == 0) {
+      // Idle is not degraded (nothing waits), but say that Kafka has not been tried yet.
+      kafkaDetail = "ok (idle: no message has needed Kafka yet)";
+    } else {
+      kafkaDetail = "ok";
+    }
+    return new Health(new Health.Part(m.connected(), m.detail()), new Health.Part(!k.stalled(), kafkaDetail),
+        k.inFlight(), settings.maxInFlight(), k.highWaterMark(), stopping.get());
   }
 
   /**
    * Graceful stop: stop taking messages from MQTT, let what is in flight reach Kafka and be
-   * acknowledged to the broker, then disconnect. Anything not acknowledged by then stays with
-   * the broker for the next bridge.
+   * acknowledged to the broker, then disconnect (session kept). Whatever is still unacknowledged
+   * after {@code shutdown-timeout} stays with the broker for the next start: nothing is lost.
    */
   public CompletionStage<Done> stop() {
     if (!stopping.compareAndSet(false, true)) {
-      return streamDone;
+      return stopped;
     }
-    log.info("Bridge {} stopping: unsubscribing, draining {} in-flight message(s)",
-        settings.instanceId(), inFlight.get());
-    try {
-      if (client.isConnected()) {
-        client.unsubscribe(settings.effectiveSubscription()).waitForCompletion(5_000);
-      }
-    } catch (MqttException e) {
-      log.warn("Bridge {}: unsubscribe failed ({}); draining anyway", settings.instanceId(), e.toString());
-    }
-    BoundedSourceQueue<InboundMessage> current = queue.get();
-    if (current != null) {
-      current.complete();
-    }
-    return streamDone
-        .toCompletableFuture()
-        .completeOnTimeout(Done.getInstance(), settings.shutdownTimeout().toMillis(),
-            java.util.concurrent.TimeUnit.MILLISECONDS)
-        .handle((done, error) -> {
-          closeClient();
-          log.info("Bridge {} stopped ({} message(s) left unacknowledged with the broker)",
-              settings.instanceId(), inFlight.get());
+    int inFlight = forwarder.inFlight();
+    log.info("Bridge {} stopping: no longer taking MQTT messages, draining {} in-flight message(s) to "
+        + "Kafka (up to {})", settings.instanceId(), inFlight, settings.shutdownTimeout());
+    mqtt.stopReceiving();
+    long timeoutMillis = settings.shutdownTimeout().toMillis();
+    stopped = forwarder.complete().toCompletableFuture()
+        .thenApply(done -> true)
+        .exceptionally(error -> true)
+        .completeOnTimeout(false, timeoutMillis, TimeUnit.MILLISECONDS)
+        .thenCompose(drained -> {
+          int left = forwarder.inFlight();
+          if (!drained) {
+            forwarder.abort();
+            log.warn("Bridge {}: {} message(s) not acknowledged by Kafka within {}; they stay with "
+                + "the broker and are redelivered on the next start", settings.instanceId(), left,
+                settings.shutdownTimeout());
+          }
+          return mqtt.disconnect();
+        })
+        .thenApply(done -> {
+          gaugeTimer.cancel();
+          metrics.publishGauges();
+          log.info("Bridge {} stopped", settings.instanceId());
           return Done.getInstance();
         });
+    return stopped;
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Kafka side
-
-  private void startStream() {
-    ProducerSettings<String, byte[]> producerSettings =
-        ProducerSettings.create(system, new StringSerializer(), new ByteArraySerializer())
-            .withBootstrapServers(kafka.bootstrapServers())
-            .withProperties(kafka.clientProperties())
-            .withProperty(ProducerConfig.ACKS_CONFIG, "all")
-            .withProperty(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true")
-            .withProperty(ProducerConfig.LINGER_MS_CONFIG, "2")
-            .withProperty(ProducerConfig.CLIENT_ID_CONFIG, "fleetplane-bridge-" + settings.instanceId());
-
-    RestartSettings restart = RestartSettings.create(settings.minBackoff(), settings.maxBackoff(), 0.2);
-    streamDone = RestartSource.onFailuresWithBackoff(restart, () -> {
-          int generation = streamGeneration.incrementAndGet();
-          return Source.<InboundMessage>queue(settings.maxInFlight())
-              .mapMaterializedValue(q -> {
-                queue.set(q);
-                if (generation > 1) {
-                  log.warn("Bridge {}: Kafka stream restarted (generation {}); asking the broker "
-                      + "to redeliver what was in flight", settings.instanceId(), generation);
-                  requestRedelivery();
-                }
-                return NotUsed.getInstance();
-              })
-              .map(this::toEnvelope)
-              .via(Producer.flexiFlow(producerSettings))
-              .map(result -> {
-                acknowledge(result.passThrough());
-                kafkaHealthy.set(true);
-                return Done.getInstance();
-              })
-              .watchTermination((mat, done) -> {
-                done.whenComplete((d, error) -> {
-                  if (error != null) {
-                    kafkaHealthy.set(false);
-                    lastKafkaError.set(error.toString());
-                    log.error("Bridge {}: Kafka stream failed, restarting with backoff: {}",
-                        settings.instanceId(), error.toString());
-                  }
-                });
-                return mat;
-              });
-        })
-        .runWith(Sink.ignore(), system);
-  }
-
-  private ProducerMessage.Envelope<String, byte[], InboundMessage> toEnvelope(InboundMessage in) {
-    Route route = routing.route(in.topic(), in.payload());
-    List<Header> headers = List.of(
-        header(KafkaHeaders.MQTT_TOPIC, in.topic()),
-        header(KafkaHeaders.MQTT_QOS, Integer.toString(in.qos())),
-        header(KafkaHeaders.RECEIVED_AT, Long.toString(in.receivedAtMillis())),
-        header(KafkaHeaders.BRIDGE_INSTANCE, settings.instanceId()));
-    if (route instanceof ToDeviceEvents device) {
-      Metrics.increment(METRIC_FORWARDED, Map.of("channel", device.topic().channel().topicLevel()));
-      return ProducerMessage.single(new ProducerRecord<>(
-          kafka.deviceEventsTopic(), null, device.topic().sessionKey(), in.payload(), headers), in);
-    }
-    ToDeadLetters dead = (ToDeadLetters) route;
-    Metrics.increment(METRIC_DEAD_LETTERS, Map.of("reason", dead.reason().code()));
-    deadLetterLog.warn(dead.reason().code(), "Dead-lettering MQTT message on topic '{}': {} ({})",
-        printableTopic(in.topic()), dead.reason().code(), dead.detail());
-    List<Header> deadHeaders = new java.util.ArrayList<>(headers);
-    deadHeaders.add(header(KafkaHeaders.ERROR_CODE, dead.reason().code()));
-    deadHeaders.add(header(KafkaHeaders.ERROR_DETAIL, dead.detail()));
-    deadHeaders.add(header(KafkaHeaders.REJECTED_BY, "bridge"));
-    return ProducerMessage.single(new ProducerRecord<>(
-        kafka.deadLettersTopic(), null, printableTopic(in.topic()), in.payload(), deadHeaders), in);
-  }
-
-  private static Header header(String key, String value) {
-    return new RecordHeader(key, value.getBytes(StandardCharsets.UTF_8));
-  }
-
-  private static String printableTopic(String topic) {
-    return topic.length() > 256 ? topic.substring(0, 256) + "..." : topic;
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // MQTT side
-
-  private CompletionStage<Done> connect() {
-    try {
-      client = new MqttAsyncClient(settings.mqttServerUri(), settings.clientId(), new MemoryPersistence());
-      client.setManualAcks(true);
-      client.setCallback(new Callback());
-      connectionOptions = new MqttConnectionOptions();
-      connectionOptions.setCleanStart(false);
-      connectionOptions.setSessionExpiryInterval(settings.sessionExpiry().toSeconds());
-      connectionOptions.setReceiveMaximum(settings.maxInFlight());
-      connectionOptions.setAutomaticReconnect(true);
-      connectionOptions.setAutomaticReconnectDelay(
-          (int) Math.max(1, settings.minBackoff().toSeconds()),
-          (int) Math.max(1, settings.maxBackoff().toSeconds()));
-      connectionOptions.setKeepAliveInterval(30);
-      settings.username().ifPresent(connectionOptions::setUserName);
-      settings.password().ifPresent(p -> connectionOptions.setPassword(p.getBytes(StandardCharsets.UTF_8)));
-      CompletableFuture<Done> connected = new CompletableFuture<>();
-      client.connect(connectionOptions, null, new org.eclipse.paho.mqttv5.client.MqttActionListener() {
-        @Override
-        public void onSuccess(IMqttToken token) {
-          connected.complete(Done.getInstance());
-        }
-
-        @Override
-        public void onFailure(IMqttToken token, Throwable error) {
-          connected.completeExceptionally(new IllegalStateException(
-              "Bridge could not connect to MQTT broker " + settings.mqttServerUri()
-                  + " as '" + settings.clientId() + "': " + error
-                  + ". Check fleetplane.bridge.mqtt.server-uri (FLEETPLANE_MQTT_URI) and credentials.",
-              error));
-        }
-      });
-      return connected;
-    } catch (MqttException e) {
-      return CompletableFuture.failedFuture(e);
-    }
-  }
-
-  private void subscribe() {
-    try {
-      MqttSubscription subscription = new MqttSubscription(settings.effectiveSubscription(), 1);
-      client.subscribe(new MqttSubscription[] {subscription}, null, null, new MqttProperties());
-      log.info("Bridge {} subscribed to '{}' at QoS 1 on {}",
-          settings.instanceId(), settings.effectiveSubscription(), settings.mqttServerUri());
-    } catch (MqttException e) {
-      log.error("Bridge {}: subscribe to '{}' failed: {}; reconnecting",
-          settings.instanceId(), settings.effectiveSubscription(), e.toString());
-      requestRedelivery();
-    }
-  }
-
-  private void onMessage(String topic, MqttMessage message) {
-    Metrics.increment(METRIC_IN);
-    InboundMessage in = new InboundMessage(
-        topic, message.getPayload(), message.getQos(), message.getId(), System.currentTimeMillis());
-    BoundedSourceQueue<InboundMessage> current = queue.get();
-    QueueOfferResult result = current == null ? QueueOfferResult.dropped() : current.offer(in);
-    if (result == QueueOfferResult.enqueued()) {
-      inFlight.incrementAndGet();
-    } else {
-      // Not acknowledged, so the broker still owes it to us: a reconnect makes it send it again.
-      Metrics.increment(METRIC_REDELIVERY_REQUESTS);
-      if (!stopping.get()) {
-        requestRedelivery();
-      }
-    }
-  }
-
-  private void acknowledge(InboundMessage in) {
-    inFlight.decrementAndGet();
-    if (in.qos() == 0) {
-      return;
-    }
-    try {
-      client.messageArrivedComplete(in.messageId(), in.qos());
-    } catch (MqttException e) {
-      // The broker redelivers it after the reconnect; Kafka may then see it twice (at-least-once).
-      log.warn("Bridge {}: could not acknowledge MQTT message {} on '{}': {}",
-          settings.instanceId(), in.messageId(), in.topic(), e.toString());
-    }
-  }
-
-  /** Reconnects once (coalescing concurrent requests) so the broker redelivers unacked messages. */
-  private void requestRedelivery() {
-    if (!redeliveryScheduled.compareAndSet(false, true)) {
-      return;
-    }
-    system.scheduler().scheduleOnce(settings.minBackoff(), () -> {
-      redeliveryScheduled.set(false);
-      if (stopping.get()) {
-        return;
-      }
-      try {
-        log.info("Bridge {} reconnecting to {} for redelivery", settings.instanceId(), settings.mqttServerUri());
-        if (client.isConnected()) {
-          client.disconnect(1_000).waitForCompletion(5_000);
-        }
-        client.connect(connectionOptions);
-      } catch (MqttException e) {
-        log.warn("Bridge {}: reconnect failed ({}); retrying", settings.instanceId(), e.toString());
-        requestRedelivery();
-      }
-    }, system.executionContext());
-  }
-
-  private void closeClient() {
-    try {
-      if (client.isConnected()) {
-        client.disconnect(2_000).waitForCompletion(5_000);
-      }
-      client.close();
-    } catch (MqttException e) {
-      log.debug("Bridge {}: close: {}", settings.instanceId(), e.toString());
-    }
-    mqttConnected.set(false);
-  }
-
-  private final class Callback implements MqttCallback {
-    @Override
-    public void connectComplete(boolean reconnect, String serverUri) {
-      mqttConnected.set(true);
-      Metrics.gauge("fleetplane_bridge_mqtt_connected", Map.of(), 1);
-      if (reconnect) {
-        Metrics.increment("fleetplane_bridge_mqtt_reconnects");
-      }
-      log.info("Bridge {} connected to {}{}", settings.instanceId(), serverUri, reconnect ? " (reconnect)" : "");
-      if (!stopping.get()) {
-        subscribe();
-      }
-    }
-
-    @Override
-    public void disconnected(MqttDisconnectResponse response) {
-      mqttConnected.set(false);
-      Metrics.gauge("fleetplane_bridge_mqtt_connected", Map.of(), 0);
-      if (!stopping.get()) {
-        log.warn("Bridge {} lost MQTT connection to {}: {}; reconnecting automatically",
-            settings.instanceId(), settings.mqttServerUri(), response);
-      }
-    }
-
-    @Override
-    public void messageArrived(String topic, MqttMessage message) {
-      String session = sessionLevel(topic);
-      if (session != null) {
-        MDC.put(LogIds.DEVICE_SESSION_ID, session);
-      }
-      try {
-        onMessage(topic, message);
-      } finally {
-        MDC.remove(LogIds.DEVICE_SESSION_ID);
-      }
-    }
-
-    @Override
-    public void mqttErrorOccurred(MqttException exception) {
-      log.warn("Bridge {}: MQTT error: {}", settings.instanceId(), exception.toString());
-    }
-
-    @Override
-    public void deliveryComplete(IMqttToken token) {}
-
-    @Override
-    public void authPacketArrived(int reasonCode, MqttProperties properties) {}
-  }
-
-  private static String sessionLevel(String topic) {
-    String[] levels = topic.split("/", 7);
-    return levels.length >= 5 ? levels[4] : null;
+  @Override
+  public String toString() {
+    return "MqttKafkaBridge[" + settings.instanceId() + ", " + settings.mqtt().serverUri() + " -> "
+        + kafka.bootstrapServers() + "]";
   }
 }
