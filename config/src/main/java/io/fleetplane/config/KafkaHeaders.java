@@ -11,6 +11,8 @@ public final class KafkaHeaders {
   public static final String MQTT_QOS = "mqtt-qos";
   /** When the bridge received the message, epoch milliseconds. */
   public static final String RECEIVED_AT = "received-at";
+  /** W3C trace context of the message: the device's own when it sent a valid one, else new. */
+  public static final String TRACEPARENT = "traceparent";
   /** Which bridge instance forwarded it (several share a subscription). */
   public static final String BRIDGE_INSTANCE = "bridge-instance";
   /** Dead letters only: the stable error code ({@code payload.not-json}, ...). */

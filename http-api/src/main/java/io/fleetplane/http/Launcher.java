@@ -11,7 +11,7 @@ import picocli.CommandLine.Option;
 /** {@code ./fleetplane <subcommand>}: the one entry point. */
 @Command(name = "fleetplane", mixinStandardHelpOptions = true,
     description = "Fleetplane: an actor-based control plane for MQTT devices.",
-    subcommands = {Launcher.Local.class, Launcher.Node.class, Launcher.Bench.class})
+    subcommands = {Launcher.Local.class, Launcher.Node.class, Launcher.Bridge.class, Launcher.Bench.class})
 public final class Launcher implements Runnable {
 
   @Override
@@ -88,6 +88,21 @@ public final class Launcher implements Runnable {
       System.out.printf("Fleetplane node up on HTTP port %d. Ctrl-C stops it.%n", node.httpPort());
       node.system().getWhenTerminated().toCompletableFuture().join();
       return 0;
+    }
+  }
+
+  @Command(name = "bridge",
+      description = "Run the MQTT <-> Kafka bridge as its own process (configured like the node: "
+          + "FLEETPLANE_MQTT_URI, FLEETPLANE_KAFKA_BOOTSTRAP_SERVERS, ...). Health and metrics on "
+          + "127.0.0.1:8091 (/health, /metrics). ./fleetplane bridge --help for its options.")
+  static final class Bridge implements Runnable {
+    @CommandLine.Unmatched
+    java.util.List<String> args = new java.util.ArrayList<>();
+
+    @Override
+    public void run() {
+      // BridgeMain owns its arguments (--config, --help), signals and exit codes.
+      io.fleetplane.bridge.BridgeMain.main(args.toArray(String[]::new));
     }
   }
 

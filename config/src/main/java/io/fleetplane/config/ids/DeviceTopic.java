@@ -30,11 +30,6 @@ public record DeviceTopic(RaeSerial raeSerial, DeviceSessionId deviceSessionId, 
     }
   }
 
-  /** The subscription filter that matches every device topic (the bridge subscribes to it). */
-  public static String allDevicesFilter() {
-    return ROOT + "+/device/+/+";
-  }
-
   public String sessionKey() {
     return sessionKey(raeSerial, deviceSessionId);
   }

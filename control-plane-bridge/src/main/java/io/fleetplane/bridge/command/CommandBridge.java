@@ -67,7 +67,7 @@ import org.slf4j.LoggerFactory;
  * {@code fleet.device-commands} to its device over MQTT and produces exactly one final reply per
  * command to {@code fleet.device-command-replies}: the device's ({@code succeeded}, {@code failed},
  * {@code rejected}) or the bridge's own ({@code timed-out}, {@code rejected}). The wire formats are
- * in docs/protocol-commands.md.
+ * in docs/protocol.md section 8.
  *
  * <p><b>Delivery.</b> A command's offset is committed only after the broker acknowledged its
  * publish (PUBACK), or after its dead letter or bridge reply was produced: at-least-once from

@@ -2,7 +2,7 @@ package io.fleetplane.bridge.command;
 
 /**
  * Header values specific to the command bridge; the header names themselves are shared in
- * {@code io.fleetplane.config.KafkaHeaders} (docs/protocol-commands.md).
+ * {@code io.fleetplane.config.KafkaHeaders} (docs/protocol.md section 8).
  */
 public final class CommandHeaders {
 

@@ -19,7 +19,7 @@ import java.util.random.RandomGenerator;
 public record TraceParent(String value) {
 
   /** The MQTT 5 user property and the Kafka header that carry it (W3C name). */
-  public static final String NAME = "traceparent";
+  public static final String NAME = io.fleetplane.config.KafkaHeaders.TRACEPARENT;
 
   private static final int VERSION_00_LENGTH = 55;
 

@@ -24,7 +24,7 @@ import org.slf4j.LoggerFactory;
 /**
  * A simulated device: one real MQTT client (Paho v5 by default, or v3 for MQTT 3.1.1) connected
  * as one device session of one RAE, that answers commands as its {@link CommandBehaviour} says
- * and publishes updates like a real device (docs/protocol.md, and docs/protocol-commands.md for
+ * and publishes updates like a real device (docs/protocol.md, section 8 for
  * commands).
  *
  * <p>It speaks the device side of the protocol on its own, independently of the bridge's code, so

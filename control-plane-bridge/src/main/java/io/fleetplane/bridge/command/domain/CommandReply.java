@@ -11,7 +11,7 @@ import java.util.Optional;
 
 /**
  * The final word on one command, as produced to Kafka {@code fleet.device-command-replies}
- * (docs/protocol-commands.md, "Kafka reply record"): the device's answer, or the bridge's own
+ * (docs/protocol.md section 8, "Kafka reply record"): the device's answer, or the bridge's own
  * {@code timed-out} / {@code rejected}. Keyed like the command, by its session.
  *
  * @param name the command's name, so readers need not join with the command topic

@@ -6,7 +6,7 @@ import io.fleetplane.config.ids.RaeSerial;
 import java.util.Optional;
 
 /**
- * The two MQTT topics of the command channel of one device session (docs/protocol-commands.md):
+ * The two MQTT topics of the command channel of one device session (docs/protocol.md section 8):
  * <ul>
  *   <li>{@code fleet/rae/{raeSerial}/device/{deviceSessionId}/command}: the bridge publishes,
  *       the device subscribes;

@@ -8,7 +8,7 @@ import java.util.Objects;
 
 /**
  * One command for one device session, as issued on Kafka {@code fleet.device-commands}
- * (docs/protocol-commands.md, "Kafka command record"). Validated: every instance is publishable.
+ * (docs/protocol.md section 8, "Kafka command record"). Validated: every instance is publishable.
  *
  * @param commandId correlates the reply; the issuer chooses it and must not reuse it
  * @param name what to do, e.g. {@code reboot}; the device decides what names it knows

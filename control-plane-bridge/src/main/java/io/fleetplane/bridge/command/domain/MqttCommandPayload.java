@@ -3,7 +3,7 @@ package io.fleetplane.bridge.command.domain;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
- * The JSON the device receives on {@code .../command} (docs/protocol-commands.md, "MQTT command
+ * The JSON the device receives on {@code .../command} (docs/protocol.md section 8, "MQTT command
  * payload"). It repeats in the payload what MQTT 5 carries as properties (the reply topic as
  * {@code replyTo}, the correlation data as {@code commandId}) so that MQTT 3.1.1 devices, which
  * never see properties, can answer too.

@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Golden JSON of every format the bridge writes: these strings are the contract in
- * docs/protocol-commands.md, so a change here is a protocol change.
+ * docs/protocol.md section 8, so a change here is a protocol change.
  */
 class WireFormatTest {
 
