@@ -82,6 +82,7 @@ public record BridgeSettings(
    * @param maxBlock how long {@code send()} may block a producer thread waiting for metadata
    * @param requestTimeout how long one produce request may wait for the broker's answer
    * @param linger how long the producer waits to fill a batch
+   * @param batchSizeBytes the most bytes of records the producer sends per partition in one batch
    * @param closeTimeout how long closing a producer waits to flush
    */
   public record Producer(
@@ -89,6 +90,7 @@ public record BridgeSettings(
       Duration maxBlock,
       Duration requestTimeout,
       Duration linger,
+      int batchSizeBytes,
       Duration closeTimeout) {}
 
   /** Where the standalone process ({@link BridgeMain}) serves {@code /health} and {@code /metrics}. */
@@ -135,6 +137,7 @@ public record BridgeSettings(
         c.getDuration("kafka-producer.max-block"),
         c.getDuration("kafka-producer.request-timeout"),
         c.getDuration("kafka-producer.linger"),
+        (int) c.getBytes("kafka-producer.batch-size").longValue(),
         c.getDuration("kafka-producer.close-timeout"));
     // Kafka refuses to create a producer otherwise; say so here, with the keys to change.
     require(producer.deliveryTimeout().compareTo(producer.requestTimeout().plus(producer.linger())) >= 0,

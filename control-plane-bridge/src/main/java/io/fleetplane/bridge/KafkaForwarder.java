@@ -140,6 +140,7 @@ final class KafkaForwarder {
         .withProperty(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, millis(p.requestTimeout()))
         .withProperty(ProducerConfig.MAX_BLOCK_MS_CONFIG, millis(p.maxBlock()))
         .withProperty(ProducerConfig.LINGER_MS_CONFIG, millis(p.linger()))
+        .withProperty(ProducerConfig.BATCH_SIZE_CONFIG, Integer.toString(p.batchSizeBytes()))
         .withProperty(ProducerConfig.CLIENT_ID_CONFIG, "fleetplane-bridge-" + settings.instanceId())
         .withCloseTimeout(p.closeTimeout())
         .withDispatcher(PRODUCER_DISPATCHER);

@@ -131,6 +131,10 @@ public final class Launcher implements Runnable {
     @Option(names = "--no-record", description = "Print only; do not append to docs/benchmarks.md.")
     boolean noRecord;
 
+    @Option(names = "--warmup", defaultValue = "1",
+        description = "Unrecorded runs first, so the JIT has compiled the hot paths (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
     @Option(names = "--sessions", defaultValue = "3000", description = "Ingest: device sessions in the burst (default: ${DEFAULT-VALUE}).")
     int sessions;
 
@@ -145,19 +149,22 @@ public final class Launcher implements Runnable {
       java.util.List<io.fleetplane.http.bench.IngestBenchmark.Run> results = new java.util.ArrayList<>();
       var db = io.fleetplane.testkit.infra.TestPostgres.newSchema();
       try (var kafka = io.fleetplane.http.bench.BridgeBenchmark.startKafka()) {
-        for (int run = 1; run <= runs; run++) {
-          System.out.printf("ingest: run %d/%d (%,d records)%n", run, runs, bench.records());
+        for (int run = 1 - warmup; run <= runs; run++) {
+          System.out.printf("ingest: %s (%,d records)%n", run < 1 ? "warm-up run (not recorded)"
+              : "run " + run + "/" + runs, bench.records());
           for (var result : java.util.List.of(bench.fleetplane(kafka, db), bench.springBaseline(kafka, db),
               bench.rawJdbc(db))) {
             System.out.printf("  %-62s %,9.0f records/s  peak lag %,7d  drain %5.1f s%n", result.scenario(),
                 result.recordsPerSecond(), result.peakLag(), result.drainSeconds());
-            results.add(result);
+            if (run >= 1) {
+              results.add(result);
+            }
           }
         }
       } finally {
         io.fleetplane.testkit.infra.TestPostgres.dropSchema(db);
       }
-      String command = "./fleetplane bench ingest --runs " + runs + " --sessions " + sessions + " --per-session "
+      String command = "./fleetplane bench ingest --runs " + runs + " --warmup " + warmup + " --sessions " + sessions + " --per-session "
           + perSession + " --payload-bytes " + payloadBytes + " --partitions " + partitions;
       String markdown = io.fleetplane.http.bench.IngestBenchmark.markdown(results, command,
           "Kafka 3.9.2 in-process (KRaft), PostgreSQL " + "on 127.0.0.1 (one schema per invocation); a burst of "
@@ -191,22 +198,26 @@ public final class Launcher implements Runnable {
           new io.fleetplane.http.bench.BridgeBenchmark(messages, payloadBytes, publishers);
       try (var broker = io.fleetplane.http.bench.BridgeBenchmark.startBroker();
           var kafka = io.fleetplane.http.bench.BridgeBenchmark.startKafka()) {
-        for (int run = 1; run <= runs; run++) {
-          System.out.printf("bridge: run %d/%d%n", run, runs);
+        for (int run = 1 - warmup; run <= runs; run++) {
+          System.out.printf("bridge: %s%n", run < 1 ? "warm-up run (not recorded)" : "run " + run + "/" + runs);
           for (var result : java.util.List.of(bench.mosquittoCeiling(broker), bench.bridge(broker, kafka, 0),
               bench.bridge(broker, kafka, rate))) {
             System.out.printf("  %-28s %,9.0f msg/s  p50 %6.1f ms  p99 %6.1f ms  lost %d%n", result.scenario(),
                 result.messagesPerSecond(), result.p50Millis(), result.p99Millis(), result.lost());
-            report.add(result);
+            if (run >= 1) {
+              report.add(result);
+            }
           }
         }
       }
-      String command = "./fleetplane bench bridge --runs " + runs + " --messages " + messages
+      String command = "./fleetplane bench bridge --runs " + runs + " --warmup " + warmup + " --messages " + messages
           + " --payload-bytes " + payloadBytes + " --publishers " + publishers + " --rate " + rate;
       String markdown = report.markdown("Bridge: MQTT QoS 1 -> Kafka", command, "mosquitto alone (ceiling)",
           "Mosquitto 2.0 (per-run process, max_inflight_messages 1000) and Kafka 3.9.2 (in-process KRaft, "
-              + "acks=all, idempotent) on this machine; " + publishers + " publishers, 50 sessions, "
-              + payloadBytes + "-byte payloads; latency = publisher send -> record read from Kafka.");
+              + "acks=all, idempotent) on this machine, publishers and the measuring consumer in the same JVM; "
+              + publishers + " publishers, 50 sessions, " + payloadBytes + "-byte payloads; latency = publisher "
+              + "send -> record read from Kafka; bridge scenarios measured after "
+              + io.fleetplane.http.bench.BridgeBenchmark.WARM_UP_MESSAGES + " warm-up messages on their fresh topic.");
       System.out.println(markdown);
       if (!noRecord) {
         java.nio.file.Path file = java.nio.file.Path.of(System.getProperty("fleetplane.home", "."), "docs", "benchmarks.md");

@@ -69,6 +69,21 @@ final class Publishers implements AutoCloseable {
     }
   }
 
+  /** Reads the sequence number a publisher put into a payload (negative for warm-up messages). */
+  static long sequence(byte[] payload) {
+    String s = new String(payload, 0, Math.min(payload.length, 120), StandardCharsets.UTF_8);
+    int at = s.indexOf("\"seq\":");
+    if (at < 0) {
+      return Long.MIN_VALUE;
+    }
+    int start = at + 6;
+    int end = start;
+    while (end < s.length() && (Character.isDigit(s.charAt(end)) || s.charAt(end) == '-')) {
+      end++;
+    }
+    return Long.parseLong(s.substring(start, end));
+  }
+
   /** Reads the send time a publisher put into a payload; -1 if absent. */
   static long sentNanos(byte[] payload) {
     String s = new String(payload, 0, Math.min(payload.length, 200), StandardCharsets.UTF_8);
