@@ -9,7 +9,7 @@ import org.slf4j.Logger;
  * Logs at most one WARN per key per interval and reports how many were suppressed, so one device
  * spamming bad payloads cannot flood the log (the metric still counts every one).
  */
-final class RateLimitedLog {
+public final class RateLimitedLog {
   private final Logger log;
   private final long intervalNanos;
   private final ConcurrentHashMap<String, Window> windows = new ConcurrentHashMap<>();
@@ -23,12 +23,12 @@ final class RateLimitedLog {
     }
   }
 
-  RateLimitedLog(Logger log, Duration interval) {
+  public RateLimitedLog(Logger log, Duration interval) {
     this.log = log;
     this.intervalNanos = interval.toNanos();
   }
 
-  void warn(String key, String message, Object... args) {
+  public void warn(String key, String message, Object... args) {
     long now = System.nanoTime();
     Window window = windows.computeIfAbsent(key, k -> new Window(now - intervalNanos));
     synchronized (window) {

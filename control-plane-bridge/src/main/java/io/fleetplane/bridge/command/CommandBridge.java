@@ -110,7 +110,7 @@ public final class CommandBridge {
   private final PendingCommands pending;
   private final RecordSender sender;
   private final CommandMqttLink mqtt;
-  private final WarnLimiter warnings = new WarnLimiter(log, WARN_INTERVAL);
+  private final io.fleetplane.bridge.RateLimitedLog warnings = new io.fleetplane.bridge.RateLimitedLog(log, WARN_INTERVAL);
 
   private final AtomicReference<Consumer.Control> control =
       new AtomicReference<>(Consumer.createNoopControl());
