@@ -144,8 +144,12 @@ public final class Launcher implements Runnable {
     @Option(names = "--partitions", defaultValue = "8", description = "Ingest: topic partitions (default: ${DEFAULT-VALUE}).")
     int partitions;
 
+    @Option(names = "--warm-sessions", description = "Ingest: create every session before the measured burst "
+        + "(measures per-event cost without the one-time cost of new sessions).")
+    boolean warmSessions;
+
     private void runIngest() throws Exception {
-      var bench = new io.fleetplane.http.bench.IngestBenchmark(sessions, perSession, payloadBytes, partitions);
+      var bench = new io.fleetplane.http.bench.IngestBenchmark(sessions, perSession, payloadBytes, partitions, warmSessions);
       java.util.List<io.fleetplane.http.bench.IngestBenchmark.Run> results = new java.util.ArrayList<>();
       var db = io.fleetplane.testkit.infra.TestPostgres.newSchema();
       try (var kafka = io.fleetplane.http.bench.BridgeBenchmark.startKafka()) {
@@ -165,7 +169,8 @@ public final class Launcher implements Runnable {
         io.fleetplane.testkit.infra.TestPostgres.dropSchema(db);
       }
       String command = "./fleetplane bench ingest --runs " + runs + " --warmup " + warmup + " --sessions " + sessions + " --per-session "
-          + perSession + " --payload-bytes " + payloadBytes + " --partitions " + partitions;
+          + perSession + " --payload-bytes " + payloadBytes + " --partitions " + partitions
+          + (warmSessions ? " --warm-sessions" : "");
       String markdown = io.fleetplane.http.bench.IngestBenchmark.markdown(results, command,
           "Kafka 3.9.2 in-process (KRaft), PostgreSQL " + "on 127.0.0.1 (one schema per invocation); a burst of "
               + sessions + " sessions x " + perSession + " updates of " + payloadBytes + " bytes on " + partitions
