@@ -88,17 +88,21 @@ final class NodeFixture {
 
   /** Polls until the response satisfies the condition, failing with the last response seen. */
   static HttpResponse<String> awaitResponse(int port, String path, Predicate<HttpResponse<String>> condition,
-      Duration timeout) throws Exception {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    HttpResponse<String> last = null;
-    while (System.nanoTime() < deadline) {
-      last = get(port, path);
-      if (condition.test(last)) {
-        return last;
+      Duration timeout) {
+    java.util.concurrent.atomic.AtomicReference<HttpResponse<String>> last = new java.util.concurrent.atomic.AtomicReference<>();
+    io.fleetplane.testkit.Eventually.await(timeout, () -> {
+      try {
+        last.set(get(port, path));
+      } catch (IOException e) {
+        return false; // not listening yet: not there yet
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError("interrupted", e);
       }
-      Thread.sleep(100);
-    }
-    throw new AssertionError("GET " + path + " did not reach the expected state within " + timeout
-        + "; last: " + (last == null ? "none" : last.statusCode() + " " + last.body()));
+      return condition.test(last.get());
+    }, () -> "GET " + path + " reaching the expected state; last: "
+        + (last.get() == null ? "none" : last.get().statusCode() + " " + last.get().body()));
+    return last.get();
   }
+
 }

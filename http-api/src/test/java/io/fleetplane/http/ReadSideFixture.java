@@ -160,15 +160,8 @@ final class ReadSideFixture {
     }
   }
 
-  static void await(String what, Duration timeout, BooleanSupplier condition) throws InterruptedException {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (System.nanoTime() < deadline) {
-      if (condition.getAsBoolean()) {
-        return;
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError("Timed out after " + timeout + " waiting for: " + what);
+  static void await(String what, Duration timeout, BooleanSupplier condition) {
+    io.fleetplane.testkit.Eventually.await(timeout, condition, () -> what);
   }
 
   /** A condition that may throw while the system warms up (then it is simply not met yet). */

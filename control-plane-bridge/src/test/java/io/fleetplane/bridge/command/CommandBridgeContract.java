@@ -1,5 +1,6 @@
 package io.fleetplane.bridge.command;
 
+import io.fleetplane.testkit.Eventually;
 import static io.fleetplane.bridge.command.CommandBridgeFixture.WAIT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -151,7 +152,7 @@ abstract class CommandBridgeContract {
       assertTrue(device.sentReplies().isEmpty(), "the device had not answered by then");
 
       device.awaitReply(command.commandId().value(), WAIT);
-      Poll.until(WAIT, () -> Metrics.count(CommandMetrics.LATE_REPLIES) > late,
+      Eventually.await(WAIT, () -> Metrics.count(CommandMetrics.LATE_REPLIES) > late,
           () -> "the late reply is counted");
       assertEquals(List.of(CommandStatus.TIMED_OUT),
           fixture.repliesTo(command).stream().map(CommandReply::status).toList(),
@@ -207,7 +208,7 @@ abstract class CommandBridgeContract {
         assertEquals(CommandStatus.TIMED_OUT, fixture.awaitReply(pending, WAIT).status());
       }
       assertEquals(MAX_PENDING, device.receivedCommands().size(), "the rejected one was never sent");
-      Poll.until(WAIT, () -> fixture.bridge.health().pending() == 0, () -> "nothing pending");
+      Eventually.await(WAIT, () -> fixture.bridge.health().pending() == 0, () -> "nothing pending");
       assertTrue(fixture.bridge.health().healthy(), fixture.bridge.health().detail());
     }
   }

@@ -1,5 +1,6 @@
 package io.fleetplane.bridge.command;
 
+import io.fleetplane.testkit.Eventually;
 import io.fleetplane.config.KafkaHeaders;
 import static io.fleetplane.bridge.command.CommandBridgeFixture.WAIT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -48,11 +49,11 @@ class CommandBridgeRecoveryIT {
       }
 
       broker.close();
-      Poll.until(WAIT, () -> !fixture.bridge.health().healthy(), () -> "unhealthy without a broker");
+      Eventually.await(WAIT, () -> !fixture.bridge.health().healthy(), () -> "unhealthy without a broker");
       assertTrue(fixture.bridge.health().detail().contains("not connected"), fixture.bridge.health().detail());
       DeviceCommand duringOutage = CommandBridgeFixture.command(RAE, session, "reboot", Map.of(), 30_000);
       fixture.send(duringOutage);
-      Poll.until(WAIT, () -> Metrics.count(CommandMetrics.STREAM_FAILURES) > streamFailures,
+      Eventually.await(WAIT, () -> Metrics.count(CommandMetrics.STREAM_FAILURES) > streamFailures,
           () -> "the publish fails after publish-timeout and the stream restarts");
 
       broker = MosquittoBroker.builder().port(port).start();
@@ -61,7 +62,7 @@ class CommandBridgeRecoveryIT {
         CommandReply reply = fixture.awaitReply(duringOutage, RECOVERY_WAIT);
         assertEquals(CommandStatus.SUCCEEDED, reply.status());
         assertEquals(1, device.receivedCommands().size(), "delivered once");
-        Poll.until(WAIT, () -> fixture.bridge.health().healthy(), () -> "healthy again: "
+        Eventually.await(WAIT, () -> fixture.bridge.health().healthy(), () -> "healthy again: "
             + fixture.bridge.health().detail());
       }
     } finally {

@@ -1,5 +1,6 @@
 package io.fleetplane.bridge.command;
 
+import io.fleetplane.testkit.Eventually;
 import static io.fleetplane.bridge.command.CommandBridgeFixture.WAIT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -155,7 +156,7 @@ class MosquittoAclIT {
       publishDenied(a, forgedTopic, "{\"ts\":1,\"forged\":true}", null);
       a.publishUpdate("{\"ts\":2,\"own\":true}");
 
-      Poll.until(WAIT, () -> bridgeEyes.received().stream().anyMatch(m -> m.payload().contains("own")),
+      Eventually.await(WAIT, () -> bridgeEyes.received().stream().anyMatch(m -> m.payload().contains("own")),
           () -> "RAE-A's own update reaches the bridge user; got " + bridgeEyes.received());
       assertTrue(bridgeEyes.received().stream().noneMatch(m -> m.topic().equals(forgedTopic)),
           "RAE-A's update forged as RAE-B must never arrive: " + bridgeEyes.received());
@@ -178,7 +179,7 @@ class MosquittoAclIT {
       a.publishRaw(a.sessionKey() + "/command-reply", reply("succeeded", id),
           id.getBytes(StandardCharsets.UTF_8));
 
-      Poll.until(WAIT, () -> Metrics.count(CommandMetrics.DROPPED_REPLIES,
+      Eventually.await(WAIT, () -> Metrics.count(CommandMetrics.DROPPED_REPLIES,
               Map.of("reason", "wrong-session")) > wrongSession,
           () -> "the bridge drops a reply from the wrong session");
       CommandReply reply = fixture.awaitReply(toB, WAIT);
@@ -203,7 +204,7 @@ class MosquittoAclIT {
 
       DeviceCommand toA = CommandBridgeFixture.command(RAE_A, a.deviceSessionId(), "marker", Map.of(), 10_000);
       fixture.send(toA);
-      Poll.until(WAIT, () -> spyA.received().stream().anyMatch(m -> m.payload().contains(toA.commandId().value())),
+      Eventually.await(WAIT, () -> spyA.received().stream().anyMatch(m -> m.payload().contains(toA.commandId().value())),
           () -> "RAE-A still receives its own commands; got " + spyA.received());
       assertTrue(spyA.received().stream().allMatch(m -> m.topic().startsWith("fleet/rae/RAE-A/")),
           "RAE-A must see nothing of RAE-B: " + spyA.received());

@@ -1,24 +1,16 @@
 package io.fleetplane.bridge.support;
 
-import static org.junit.jupiter.api.Assertions.fail;
-
 import java.time.Duration;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
-/** Waits for behaviour with a deadline: tests never assert after a fixed sleep. */
+/** Waiting ({@link io.fleetplane.testkit.Eventually}) and publisher pacing for the bridge ITs. */
 public final class Poll {
 
   private Poll() {}
 
   public static void until(Duration timeout, BooleanSupplier condition, Supplier<String> expected) {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        fail("Not true within " + timeout + ": " + expected.get());
-      }
-      pause(20);
-    }
+    io.fleetplane.testkit.Eventually.await(timeout, condition, expected);
   }
 
   public static void pause(long millis) {

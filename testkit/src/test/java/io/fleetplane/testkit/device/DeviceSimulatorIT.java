@@ -92,21 +92,9 @@ class DeviceSimulatorIT {
   }
 
   private static MqttMessage awaitCloudMessage(String topic) {
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    while (System.nanoTime() < deadline) {
-      for (int i = 0; i < cloudTopics.size(); i++) {
-        if (cloudTopics.get(i).equals(topic)) {
-          return cloudReceived.get(i);
-        }
-      }
-      try {
-        Thread.sleep(20);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new AssertionError("interrupted");
-      }
-    }
-    throw new AssertionError("nothing on " + topic + " within " + WAIT + "; got " + cloudTopics);
+    io.fleetplane.testkit.Eventually.await(WAIT, () -> cloudTopics.contains(topic),
+        () -> "a message on " + topic + "; got " + cloudTopics);
+    return cloudReceived.get(cloudTopics.indexOf(topic));
   }
 
   @Test

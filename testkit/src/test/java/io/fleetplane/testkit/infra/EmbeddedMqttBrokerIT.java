@@ -1,5 +1,6 @@
 package io.fleetplane.testkit.infra;
 
+import io.fleetplane.testkit.Eventually;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertSame;

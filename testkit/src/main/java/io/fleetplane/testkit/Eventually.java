@@ -1,0 +1,34 @@
+package io.fleetplane.testkit;
+
+import java.time.Duration;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+
+/**
+ * Waits for behaviour, never for a fixed time: polls a condition until it holds or a deadline
+ * passes, then fails with what was expected. The one polling loop every module's tests use.
+ */
+public final class Eventually {
+
+  private static final long POLL_MILLIS = 20;
+
+  private Eventually() {}
+
+  /**
+   * @throws AssertionError when the condition does not hold within {@code timeout}
+   */
+  public static void await(Duration timeout, BooleanSupplier condition, Supplier<String> whatWasExpected) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("Not true within " + timeout + ": " + whatWasExpected.get());
+      }
+      try {
+        Thread.sleep(POLL_MILLIS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError("Interrupted while waiting for: " + whatWasExpected.get(), e);
+      }
+    }
+  }
+}
