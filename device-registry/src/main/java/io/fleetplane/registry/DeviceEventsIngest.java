@@ -178,6 +178,11 @@ public final class DeviceEventsIngest {
     ConsumerRecord<String, byte[]> record = message.record();
     MDC.put(LogIds.KAFKA_PARTITION, Integer.toString(record.partition()));
     MDC.put(LogIds.KAFKA_OFFSET, Long.toString(record.offset()));
+    // The key is fleet/rae/{rae}/device/{session}; its last level names the session (validated later).
+    String key = record.key();
+    if (key != null && key.lastIndexOf('/') >= 0) {
+      MDC.put(LogIds.DEVICE_SESSION_ID, key.substring(key.lastIndexOf('/') + 1));
+    }
     try {
       return handler.handle(record).thenApply(done -> message.committableOffset());
     } catch (RuntimeException unexpected) {
@@ -188,6 +193,7 @@ public final class DeviceEventsIngest {
     } finally {
       MDC.remove(LogIds.KAFKA_PARTITION);
       MDC.remove(LogIds.KAFKA_OFFSET);
+      MDC.remove(LogIds.DEVICE_SESSION_ID);
     }
   }
 
