@@ -27,6 +27,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -68,6 +69,15 @@ import org.slf4j.MDC;
 public final class DeviceEventsIngest {
 
   private static final Logger log = LoggerFactory.getLogger(DeviceEventsIngest.class);
+
+  /**
+   * Runs a per-record continuation on the thread that completed the stage. The stages Akka
+   * returns (ask) turn every plain {@code thenApply} into {@code thenApplyAsync} on
+   * CompletableFuture's default executor, and on a machine with two cores or fewer that executor
+   * starts a new thread per task: two thread starts per record, which capped ingest near
+   * 1,100 records/s (profiled; docs/benchmarks.md). These continuations only record a metric.
+   */
+  private static final Executor SAME_THREAD = Runnable::run;
 
   public static final String METRIC_PROCESSED = "fleetplane_registry_records_processed";
   public static final String METRIC_DEAD_LETTERS = "fleetplane_registry_dead_letters";
@@ -121,14 +131,14 @@ public final class DeviceEventsIngest {
               .<DeviceSession.ApplyReply>ask(
                   replyTo -> new DeviceSession.ApplyMessage(rae, message, lineage, replyTo),
                   settings.askTimeout())
-              .thenApply(reply -> {
+              .thenApplyAsync(reply -> {
                 boolean applied = reply instanceof DeviceSession.Applied;
                 // Ask -> persisted -> reply: the persist latency as the stream experiences it.
                 Metrics.recordTime(METRIC_APPLY_LATENCY, Map.of("result", applied ? "applied" : "ignored"),
                     Duration.ofNanos(System.nanoTime() - askedAt));
                 Metrics.increment(METRIC_PROCESSED, Map.of("result", applied ? "applied" : "ignored"));
                 return Done.getInstance();
-              });
+              }, SAME_THREAD);
         },
         (record, reason, detail) -> deadLetter(deadLetterProducer, kafka, record, reason, detail));
 
@@ -184,7 +194,7 @@ public final class DeviceEventsIngest {
       MDC.put(LogIds.DEVICE_SESSION_ID, key.substring(key.lastIndexOf('/') + 1));
     }
     try {
-      return handler.handle(record).thenApply(done -> message.committableOffset());
+      return handler.handle(record).thenApplyAsync(done -> message.committableOffset(), SAME_THREAD);
     } catch (RuntimeException unexpected) {
       log.error("Handling record {}-{}@{} failed unexpectedly; dead-lettering it", record.topic(),
           record.partition(), record.offset(), unexpected);
