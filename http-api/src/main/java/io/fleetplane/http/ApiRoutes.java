@@ -6,6 +6,8 @@ import akka.http.javadsl.model.HttpEntities;
 import akka.http.javadsl.model.HttpResponse;
 import akka.http.javadsl.server.AllDirectives;
 import akka.http.javadsl.server.Route;
+import io.fleetplane.http.auth.AuthSettings;
+import io.fleetplane.http.auth.Authorization;
 import io.fleetplane.registry.RegistrySettings;
 import io.fleetplane.registry.readside.DeviceQueries;
 
@@ -16,8 +18,10 @@ final class ApiRoutes extends AllDirectives {
   private final HealthRoutes health;
 
   ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health, DeviceQueries deviceQueries) {
+    // Every /api/v1 route is wrapped in this directive; /health and /metrics stay open.
+    Authorization auth = Authorization.fromSettings(AuthSettings.fromConfig(system.settings().config()));
     this.devices = new DeviceRoutes(system, settings.askTimeout(),
-        RegistrySettings.fromConfig(system.settings().config()).unknownAfter(), deviceQueries);
+        RegistrySettings.fromConfig(system.settings().config()).unknownAfter(), deviceQueries, auth);
     this.health = health;
   }
 
