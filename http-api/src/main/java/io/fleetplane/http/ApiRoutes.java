@@ -14,6 +14,9 @@ import io.fleetplane.registry.readside.DeviceQueries;
 /** Assembles every route of the node under one error handling. */
 final class ApiRoutes extends AllDirectives {
 
+  /** The hand-written OpenAPI 3 document; OpenApiContractIT keeps it true to the routes. */
+  static final String OPENAPI_RESOURCE = "fleetplane-openapi.json";
+
   private final DeviceRoutes devices;
   private final HealthRoutes health;
 
@@ -27,7 +30,10 @@ final class ApiRoutes extends AllDirectives {
 
   Route routes() {
     return new ErrorHandling().wrap(() -> concat(
-        pathPrefix("api", () -> pathPrefix("v1", devices::routes)),
+        pathPrefix("api", () -> pathPrefix("v1", () -> concat(
+            // Open on purpose: the contract is no secret, and clients need it before they have a token.
+            path("openapi.json", () -> get(() -> getFromResource(OPENAPI_RESOURCE, ContentTypes.APPLICATION_JSON))),
+            devices.routes()))),
         health.routes(),
         path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
             HttpEntities.create(ContentTypes.TEXT_PLAIN_UTF8, Observability.prometheusText())))))));
