@@ -59,6 +59,7 @@ final class DeviceRoutes extends AllDirectives {
   private final DeviceQueryRoutes queries;
 
   private final Authorization auth;
+  private final DeviceEventRoutes events;
 
   DeviceRoutes(ActorSystem<?> system, Duration askTimeout, Duration unknownAfter, DeviceQueries queries,
       Authorization auth) {
@@ -67,11 +68,13 @@ final class DeviceRoutes extends AllDirectives {
     this.unknownAfter = unknownAfter;
     this.auth = auth;
     this.queries = new DeviceQueryRoutes(queries, auth);
+    this.events = new DeviceEventRoutes(system, queries, auth);
   }
 
   Route routes() {
     return pathPrefix("devices", () -> concat(
         queries.routes(),
+        events.routes(),
         path(PathMatchers.segment(), rawId -> get(() -> auth.authorize(Scope.DEVICES_READ, caller -> {
           DeviceSessionId id = parseId(rawId);
           return onSuccess(getSession(id), reply -> {

@@ -83,8 +83,20 @@ class OpenApiContractIT {
         operations++;
         String method = op.getKey().toUpperCase();
         JsonNode responses = op.getValue().get("responses");
-        HttpResponse<String> ok = send(method, concrete, TestTokens.admin());
         String what = method + " " + path.getKey();
+        if (responses.at("/200/content").has("text/event-stream")) {
+          // A stream never ends: check that it opens as documented, then hang up.
+          HttpResponse<java.util.stream.Stream<String>> stream = NodeFixture.HTTP.send(HttpRequest.newBuilder(
+                  URI.create("http://127.0.0.1:" + node.httpPort() + concrete))
+              .header("Authorization", "Bearer " + TestTokens.admin()).GET().build(), HttpResponse.BodyHandlers.ofLines());
+          stream.body().close();
+          if (stream.statusCode() != 200 || !stream.headers().firstValue("Content-Type").orElse("").equals("text/event-stream")) {
+            failures.add(what + " did not open an event stream: " + stream.statusCode() + " " + stream.headers().map());
+          }
+          expect(what + " without token", send(method, concrete, null), 401, responses, failures);
+          continue;
+        }
+        HttpResponse<String> ok = send(method, concrete, TestTokens.admin());
         if (!responses.has(Integer.toString(ok.statusCode()))) {
           failures.add(what + " answered undocumented " + ok.statusCode() + ": " + ok.body());
           continue;
