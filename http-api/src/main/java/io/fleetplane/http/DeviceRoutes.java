@@ -60,6 +60,7 @@ final class DeviceRoutes extends AllDirectives {
 
   private final Authorization auth;
   private final DeviceEventRoutes events;
+  private final AskLimiter asks;
 
   DeviceRoutes(ActorSystem<?> system, Duration askTimeout, Duration unknownAfter, DeviceQueries queries,
       Authorization auth) {
@@ -69,6 +70,7 @@ final class DeviceRoutes extends AllDirectives {
     this.auth = auth;
     this.queries = new DeviceQueryRoutes(queries, auth);
     this.events = new DeviceEventRoutes(system, queries, auth);
+    this.asks = AskLimiter.fromConfig(system.settings().config());
   }
 
   Route routes() {
@@ -77,13 +79,13 @@ final class DeviceRoutes extends AllDirectives {
         events.routes(),
         path(PathMatchers.segment(), rawId -> get(() -> auth.authorize(Scope.DEVICES_READ, caller -> {
           DeviceSessionId id = parseId(rawId);
-          return onSuccess(getSession(id), reply -> {
+          return asks.admit(() -> onSuccess(getSession(id), reply -> {
             // Another RAE's device is answered exactly like an unknown one: its existence is not revealed.
             if (reply instanceof DeviceSession.SessionFound found && caller.mayAccess(found.session().raeSerial())) {
               return complete(Json.response(StatusCodes.OK, DeviceSessionDto.from(id.value(), found.session(), unknownAfter)));
             }
             return complete(notFound(id));
-          });
+          }));
         })))));
   }
 
