@@ -17,6 +17,13 @@ public enum ErrorCode {
   METHOD_NOT_ALLOWED("request.method-not-allowed"),
   SERVICE_UNAVAILABLE("service.unavailable"),
   TIMEOUT("service.timeout"),
+  // Operator API authentication and authorization (http-api, auth package).
+  AUTH_TOKEN_MISSING("auth.token-missing"),
+  AUTH_TOKEN_INVALID("auth.token-invalid"),
+  AUTH_TOKEN_EXPIRED("auth.token-expired"),
+  AUTH_SCOPE_MISSING("auth.scope-missing"),
+  REQUEST_JSON_MALFORMED("request.json-malformed"),
+  REQUEST_UNSUPPORTED_MEDIA_TYPE("request.unsupported-media-type"),
   INTERNAL("internal.error");
 
   private final String code;

@@ -6,24 +6,34 @@ import akka.http.javadsl.model.HttpEntities;
 import akka.http.javadsl.model.HttpResponse;
 import akka.http.javadsl.server.AllDirectives;
 import akka.http.javadsl.server.Route;
+import io.fleetplane.http.auth.AuthSettings;
+import io.fleetplane.http.auth.Authorization;
 import io.fleetplane.registry.RegistrySettings;
 import io.fleetplane.registry.readside.DeviceQueries;
 
 /** Assembles every route of the node under one error handling. */
 final class ApiRoutes extends AllDirectives {
 
+  /** The hand-written OpenAPI 3 document; OpenApiContractIT keeps it true to the routes. */
+  static final String OPENAPI_RESOURCE = "fleetplane-openapi.json";
+
   private final DeviceRoutes devices;
   private final HealthRoutes health;
 
   ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health, DeviceQueries deviceQueries) {
+    // Every /api/v1 route is wrapped in this directive; /health and /metrics stay open.
+    Authorization auth = Authorization.fromSettings(AuthSettings.fromConfig(system.settings().config()));
     this.devices = new DeviceRoutes(system, settings.askTimeout(),
-        RegistrySettings.fromConfig(system.settings().config()).unknownAfter(), deviceQueries);
+        RegistrySettings.fromConfig(system.settings().config()).unknownAfter(), deviceQueries, auth);
     this.health = health;
   }
 
   Route routes() {
     return new ErrorHandling().wrap(() -> concat(
-        pathPrefix("api", () -> pathPrefix("v1", devices::routes)),
+        pathPrefix("api", () -> pathPrefix("v1", () -> concat(
+            // Open on purpose: the contract is no secret, and clients need it before they have a token.
+            path("openapi.json", () -> get(() -> getFromResource(OPENAPI_RESOURCE, ContentTypes.APPLICATION_JSON))),
+            devices.routes()))),
         health.routes(),
         path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
             HttpEntities.create(ContentTypes.TEXT_PLAIN_UTF8, Observability.prometheusText())))))));

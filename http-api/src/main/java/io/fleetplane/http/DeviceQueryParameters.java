@@ -19,6 +19,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 
 /**
  * Turns the query string of the device list, stats and history into read-side queries, or into a
@@ -47,9 +48,14 @@ final class DeviceQueryParameters {
 
   /** {@code GET /api/v1/devices}: filters, sort, limit, cursor. */
   static DeviceQuery list(List<Map.Entry<String, String>> parameters) {
+    return list(parameters, UnaryOperator.identity());
+  }
+
+  /** The same, with the client's filter narrowed by {@code scope} (the caller's RAEs) before the cursor is checked. */
+  static DeviceQuery list(List<Map.Entry<String, String>> parameters, UnaryOperator<DeviceFilter> scope) {
     return translated(() -> {
       Map<String, String> params = unique(parameters, true);
-      DeviceFilter filter = filter(params);
+      DeviceFilter filter = scope.apply(filter(params));
       DeviceSort sort = Optional.ofNullable(params.get(SORT))
           .map(text -> DeviceSort.parse(text).orElseThrow(() -> invalid(SORT, "Unknown sort '" + printable(text)
               + "'. Sort by one of: " + DeviceSortKey.accepted() + " ('-' for descending).")))

@@ -7,6 +7,10 @@ import akka.http.javadsl.server.PathMatchers;
 import akka.http.javadsl.server.Route;
 import io.fleetplane.config.ErrorCode;
 import io.fleetplane.config.ids.DeviceSessionId;
+import io.fleetplane.http.auth.Authorization;
+import io.fleetplane.http.auth.Caller;
+import io.fleetplane.http.auth.Scope;
+import io.fleetplane.registry.readside.DeviceFilter;
 import io.fleetplane.registry.readside.DeviceHistory;
 import io.fleetplane.registry.readside.DevicePage;
 import io.fleetplane.registry.readside.DeviceQueries;
@@ -25,36 +29,46 @@ import java.util.Map;
 final class DeviceQueryRoutes extends AllDirectives {
 
   private final DeviceQueries queries;
+  private final Authorization auth;
 
-  DeviceQueryRoutes(DeviceQueries queries) {
+  DeviceQueryRoutes(DeviceQueries queries, Authorization auth) {
     this.queries = queries;
+    this.auth = auth;
   }
 
   /** Routes relative to {@code /api/v1/devices}. */
   Route routes() {
     return concat(
-        pathEndOrSingleSlash(() -> get(() -> extractUri(uri -> parameterList(params -> {
-          DeviceQuery query = DeviceQueryParameters.list(params);
-          return onSuccess(queries.list(query), page ->
-              complete(Json.response(StatusCodes.OK, listResponse(uri, params, page))));
-        })))),
-        path("stats", () -> get(() -> parameterList(params ->
-            onSuccess(queries.stats(DeviceQueryParameters.stats(params)), stats ->
-                complete(Json.response(StatusCodes.OK, DeviceQueryDtos.DeviceStatsResponse.from(stats))))))),
-        path(PathMatchers.segment().slash("history"), rawId -> get(() -> extractUri(uri -> parameterList(params -> {
+        pathEndOrSingleSlash(() -> get(() -> auth.authorize(Scope.DEVICES_READ, caller ->
+            extractUri(uri -> parameterList(params -> {
+              DeviceQuery query = DeviceQueryParameters.list(params, filter -> visibleTo(caller, filter));
+              return onSuccess(queries.list(query), page ->
+                  complete(Json.response(StatusCodes.OK, listResponse(uri, params, page))));
+            }))))),
+        path("stats", () -> get(() -> auth.authorize(Scope.DEVICES_READ, caller -> parameterList(params ->
+            onSuccess(queries.stats(visibleTo(caller, DeviceQueryParameters.stats(params))), stats ->
+                complete(Json.response(StatusCodes.OK, DeviceQueryDtos.DeviceStatsResponse.from(stats)))))))),
+        path(PathMatchers.segment().slash("history"), rawId -> get(() -> auth.authorize(Scope.DEVICES_READ, caller ->
+            extractUri(uri -> parameterList(params -> {
           DeviceSessionId id = DeviceRoutes.parseId(rawId);
           DeviceQueryParameters.HistoryParameters paging = DeviceQueryParameters.history(params);
           return onSuccess(queries.history(id, paging.after(), paging.limit()), page -> {
-            if (page.items().isEmpty() && paging.after() == 0) {
-              return complete(Problem.of(StatusCodes.NOT_FOUND, ErrorCode.DEVICE_NOT_FOUND,
-                  "No device session " + id + " has reported yet.").toResponse());
+            // A session's RAE never changes, so any of its events tells whose it is.
+            boolean hidden = page.items().stream().anyMatch(e -> !caller.mayAccess(e.event().raeSerial()));
+            if (hidden || (page.items().isEmpty() && paging.after() == 0)) {
+              return complete(DeviceRoutes.notFound(id));
             }
             String next = page.nextAfter()
                 .map(after -> nextLink(uri, params, DeviceHistory.encodeCursor(after))).orElse(null);
             return complete(Json.response(StatusCodes.OK, new DeviceQueryDtos.HistoryResponse(id.value(),
                 page.items().stream().map(DeviceQueryDtos.HistoryItem::from).toList(), next)));
           });
-        })))));
+        }))))));
+  }
+
+  /** The filter restricted to the caller's RAEs; a client's raeSerial outside them matches nothing. */
+  static DeviceFilter visibleTo(Caller caller, DeviceFilter filter) {
+    return caller.raeRestriction().map(filter::withinRaes).orElse(filter);
   }
 
   private DeviceQueryDtos.DeviceListResponse listResponse(Uri uri, List<Map.Entry<String, String>> params,

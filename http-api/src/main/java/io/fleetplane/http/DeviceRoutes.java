@@ -9,6 +9,8 @@ import akka.http.javadsl.server.Route;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.fleetplane.config.ErrorCode;
 import io.fleetplane.config.ids.DeviceSessionId;
+import io.fleetplane.http.auth.Authorization;
+import io.fleetplane.http.auth.Scope;
 import io.fleetplane.registry.DeviceSession;
 import io.fleetplane.registry.domain.Liveness;
 import io.fleetplane.registry.readside.DeviceQueries;
@@ -56,26 +58,41 @@ final class DeviceRoutes extends AllDirectives {
   private final Duration unknownAfter;
   private final DeviceQueryRoutes queries;
 
-  DeviceRoutes(ActorSystem<?> system, Duration askTimeout, Duration unknownAfter, DeviceQueries queries) {
+  private final Authorization auth;
+  private final DeviceEventRoutes events;
+  private final AskLimiter asks;
+
+  DeviceRoutes(ActorSystem<?> system, Duration askTimeout, Duration unknownAfter, DeviceQueries queries,
+      Authorization auth) {
     this.sharding = ClusterSharding.get(system);
     this.askTimeout = askTimeout;
     this.unknownAfter = unknownAfter;
-    this.queries = new DeviceQueryRoutes(queries);
+    this.auth = auth;
+    this.queries = new DeviceQueryRoutes(queries, auth);
+    this.events = new DeviceEventRoutes(system, queries, auth);
+    this.asks = AskLimiter.fromConfig(system.settings().config());
   }
 
   Route routes() {
     return pathPrefix("devices", () -> concat(
         queries.routes(),
-        path(PathMatchers.segment(), rawId -> get(() -> {
+        events.routes(),
+        path(PathMatchers.segment(), rawId -> get(() -> auth.authorize(Scope.DEVICES_READ, caller -> {
           DeviceSessionId id = parseId(rawId);
-          return onSuccess(getSession(id), reply -> {
-            if (reply instanceof DeviceSession.SessionFound found) {
+          return asks.admit(() -> onSuccess(getSession(id), reply -> {
+            // Another RAE's device is answered exactly like an unknown one: its existence is not revealed.
+            if (reply instanceof DeviceSession.SessionFound found && caller.mayAccess(found.session().raeSerial())) {
               return complete(Json.response(StatusCodes.OK, DeviceSessionDto.from(id.value(), found.session(), unknownAfter)));
             }
-            return complete(Problem.of(StatusCodes.NOT_FOUND, ErrorCode.DEVICE_NOT_FOUND,
-                "No device session " + id + " has reported yet.").toResponse());
-          });
-        }))));
+            return complete(notFound(id));
+          }));
+        })))));
+  }
+
+  static akka.http.javadsl.model.HttpResponse notFound(DeviceSessionId id) {
+    return Problem.of(StatusCodes.NOT_FOUND, ErrorCode.DEVICE_NOT_FOUND,
+        "No device session " + id + " has reported yet (or it belongs to a RAE your token does not cover).")
+        .toResponse();
   }
 
   /** A path's session id, or a 400 naming {@code deviceSessionId}. */

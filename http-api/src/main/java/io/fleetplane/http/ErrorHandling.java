@@ -9,6 +9,9 @@ import akka.http.javadsl.server.RejectionHandler;
 import akka.http.javadsl.server.Route;
 import io.fleetplane.config.ErrorCode;
 import io.fleetplane.config.InvalidInputException;
+import io.fleetplane.config.metrics.Metrics;
+import akka.http.scaladsl.model.EntityStreamSizeException;
+import java.util.Map;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
@@ -33,6 +36,8 @@ final class ErrorHandling extends AllDirectives {
         .match(Problem.ProblemException.class, e -> completeProblem(e.problem()))
         .match(InvalidInputException.class, e ->
             completeProblem(Problem.of(StatusCodes.BAD_REQUEST, e.errorCode(), e.getMessage())))
+        .match(EntityStreamSizeException.class, e -> completeProblem(Problem.of(StatusCodes.PAYLOAD_TOO_LARGE,
+            ErrorCode.PAYLOAD_TOO_LARGE, "The request body is larger than " + e.limit() + " bytes; send less.")))
         .match(TimeoutException.class, e -> completeProblem(Problem.of(StatusCodes.SERVICE_UNAVAILABLE,
             ErrorCode.TIMEOUT, "The service did not answer in time; retry after the Retry-After delay.")))
         .matchAny(e -> {
@@ -59,9 +64,14 @@ final class ErrorHandling extends AllDirectives {
         case 404 -> ErrorCode.ROUTE_NOT_FOUND;
         case 405 -> ErrorCode.METHOD_NOT_ALLOWED;
         case 413 -> ErrorCode.PAYLOAD_TOO_LARGE;
+        case 415 -> ErrorCode.REQUEST_UNSUPPORTED_MEDIA_TYPE;
         case 503 -> ErrorCode.SERVICE_UNAVAILABLE;
+        // Akka's own entity unmarshalling (routes that do not use JsonBody) rejects broken JSON so.
+        case 400 -> text.startsWith("The request content was malformed") ? ErrorCode.REQUEST_JSON_MALFORMED
+            : ErrorCode.REQUEST_INVALID;
         default -> status >= 500 ? ErrorCode.INTERNAL : ErrorCode.REQUEST_INVALID;
       };
+      Metrics.increment(Problem.METRIC, Map.of("code", code.code(), "status", Integer.toString(status)));
       String detail = status == 404 && text.startsWith("The requested resource could not be found")
           ? "No such route. The API lives under /api/v1; see /api/v1/openapi.json."
           : text;

@@ -11,7 +11,8 @@ import picocli.CommandLine.Option;
 /** {@code ./fleetplane <subcommand>}: the one entry point. */
 @Command(name = "fleetplane", mixinStandardHelpOptions = true,
     description = "Fleetplane: an actor-based control plane for MQTT devices.",
-    subcommands = {Launcher.Local.class, Launcher.Node.class, Launcher.Bridge.class, Launcher.Bench.class})
+    subcommands = {Launcher.Local.class, Launcher.Node.class, Launcher.Bridge.class, Launcher.Bench.class,
+        TokenCommand.class})
 public final class Launcher implements Runnable {
 
   @Override
@@ -65,8 +66,11 @@ public final class Launcher implements Runnable {
       int port = platform.node().httpPort();
       System.out.printf("%nFleetplane is up.%n  HTTP    http://127.0.0.1:%d/api/v1/devices/{deviceSessionId}"
               + "   (ready: http://127.0.0.1:%d/health/ready)%n  MQTT    %s%n  Kafka   %s%n  Data    %s%n"
+              + "  Token   %s   (admin; curl -H \"Authorization: Bearer $(cat %s)\" ...;"
+              + " ./fleetplane token mints others)%n"
               + "Press Ctrl-C to stop.%n",
-          port, port, platform.mqttUri(), platform.kafkaBootstrapServers(), dataDir.toAbsolutePath());
+          port, port, platform.mqttUri(), platform.kafkaBootstrapServers(), dataDir.toAbsolutePath(),
+          platform.credentials().adminTokenFile(), platform.credentials().adminTokenFile());
       CountDownLatch stopped = new CountDownLatch(1);
       Runtime.getRuntime().addShutdownHook(new Thread(() -> {
         platform.close();

@@ -3,6 +3,7 @@ package io.fleetplane.http;
 import io.fleetplane.bridge.command.CommandBridgeSettings;
 import io.fleetplane.config.FleetplaneConfig;
 import io.fleetplane.config.KafkaSettings;
+import io.fleetplane.http.auth.LocalCredentials;
 import io.fleetplane.testkit.infra.EmbeddedKafka;
 import io.fleetplane.testkit.infra.EmbeddedMqttBroker;
 import io.fleetplane.testkit.infra.EmbeddedPostgresServer;
@@ -40,9 +41,11 @@ public final class LocalPlatform implements AutoCloseable {
   private final EmbeddedMqttBroker mqtt;
   private final FleetplaneNode node;
   private final String mqttUri;
+  private final LocalCredentials credentials;
 
   private LocalPlatform(EmbeddedPostgresServer postgres, EmbeddedKafka kafka, EmbeddedMqttBroker mqtt,
-      String mqttUri, FleetplaneNode node) {
+      String mqttUri, FleetplaneNode node, LocalCredentials credentials) {
+    this.credentials = credentials;
     this.postgres = postgres;
     this.kafka = kafka;
     this.mqtt = mqtt;
@@ -86,6 +89,12 @@ public final class LocalPlatform implements AutoCloseable {
       kafka.createTopics(commands.topicPartitions(), commands.commandsTopic(), commands.repliesTopic());
 
       PostgresEndpoint db = postgres.endpoint();
+      LocalCredentials credentials = LocalCredentials.ensure(dataDir);
+      // Local mode's own key only, whatever the environment says.
+      base.put("fleetplane.node.http.auth.hmac-secret-file", credentials.keyFile().toString());
+      base.put("fleetplane.node.http.auth.hmac-secret", "");
+      base.put("fleetplane.node.http.auth.rsa-public-key-file", "");
+      base.put("fleetplane.node.http.auth.jwks-file", "");
       base.put("fleetplane.data-dir", dataDir.toString());
       base.put("fleetplane.persistence.jdbc-url", db.jdbcUrl());
       base.put("fleetplane.persistence.user", db.user());
@@ -96,7 +105,7 @@ public final class LocalPlatform implements AutoCloseable {
       base.put("fleetplane.node.metrics.kamon-agent", options.kamonAgent());
       base.put("akka.remote.artery.canonical.port", 0);
       FleetplaneNode node = FleetplaneNode.start(FleetplaneConfig.load(base));
-      return new LocalPlatform(postgres, kafka, mqtt, mqttUri, node);
+      return new LocalPlatform(postgres, kafka, mqtt, mqttUri, node, credentials);
     } catch (Exception | Error e) {
       closeQuietly(kafka);
       closeQuietly(postgres);
@@ -107,6 +116,11 @@ public final class LocalPlatform implements AutoCloseable {
 
   public FleetplaneNode node() {
     return node;
+  }
+
+  /** The admin token's file ({@code <data dir>/admin.token}) and the signing key beside it. */
+  public LocalCredentials credentials() {
+    return credentials;
   }
 
   public String mqttUri() {

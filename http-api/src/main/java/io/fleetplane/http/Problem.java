@@ -12,6 +12,8 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.fleetplane.config.ErrorCode;
+import io.fleetplane.config.metrics.Metrics;
+import java.util.Map;
 
 /**
  * An RFC 9457 problem document ({@code application/problem+json}) with our stable {@code code}.
@@ -41,7 +43,11 @@ public record Problem(String type, String title, int status, String code, String
         code.code(), detail, field);
   }
 
+  /** Problems answered, tagged {@code code} and {@code status}: bad input and denied access show here. */
+  public static final String METRIC = "fleetplane_http_problems";
+
   public HttpResponse toResponse() {
+    Metrics.increment(METRIC, Map.of("code", code, "status", Integer.toString(status)));
     HttpResponse response = HttpResponse.create()
         .withStatus(StatusCodes.get(status))
         .withEntity(PROBLEM_JSON, toJson());

@@ -31,21 +31,63 @@ class LocalPlatformIT {
     LocalPlatform.Options options = new LocalPlatform.Options(
         dataDir, 0, FreePorts.next(), FreePorts.next(), Optional.empty(), 0, true);
 
+    String adminToken;
     try (LocalPlatform platform = LocalPlatform.start(options)) {
+      assertEquals(dataDir.resolve("admin.token"), platform.credentials().adminTokenFile());
+      adminToken = Files.readString(dataDir.resolve("admin.token")).trim();
       NodeFixture.publish(platform.mqttUri(), "fleet/rae/RAE-L/device/" + session + "/update",
           "{\"ts\":3,\"attributes\":{\"esn\":\"LOCAL\"}}");
-      var response = awaitResponse(platform.node().httpPort(), "/api/v1/devices/" + session,
+      var response = awaitResponse(platform.node().httpPort(), "/api/v1/devices/" + session, adminToken,
           r -> r.statusCode() == 200, Duration.ofSeconds(30));
       assertEquals("LOCAL", json(response).get("attributes").get("esn").asText());
+      assertEquals(401, NodeFixture.get(platform.node().httpPort(), "/api/v1/devices/" + session, null).statusCode());
+      assertEquals(401, NodeFixture.get(platform.node().httpPort(), "/api/v1/devices/" + session).statusCode(),
+          "a token of another installation's key");
+
+      // ./fleetplane token signs with the data dir's key: the node takes its tokens, scoped.
+      String rae = mint(dataDir, "--scopes", "devices:read", "--raes", "RAE-L");
+      assertEquals(200, NodeFixture.get(platform.node().httpPort(), "/api/v1/devices/" + session, rae).statusCode());
+      String other = mint(dataDir, "--scopes", "devices:read", "--raes", "RAE-X");
+      assertEquals(404, NodeFixture.get(platform.node().httpPort(), "/api/v1/devices/" + session, other).statusCode());
+      String jobsOnly = mint(dataDir, "--scopes", "jobs:read", "--raes", "*");
+      assertEquals(403, NodeFixture.get(platform.node().httpPort(), "/api/v1/devices/" + session, jobsOnly).statusCode());
     }
     assertTrue(Files.exists(dataDir.resolve("postgres").resolve("PG_VERSION")), "PostgreSQL data is under the data dir");
     assertTrue(Files.isDirectory(dataDir.resolve("kafka")), "Kafka logs are under the data dir");
 
     try (LocalPlatform again = LocalPlatform.start(options)) {
-      var response = awaitResponse(again.node().httpPort(), "/api/v1/devices/" + session,
+      assertEquals(adminToken, Files.readString(dataDir.resolve("admin.token")).trim(), "the admin token is kept");
+      var response = awaitResponse(again.node().httpPort(), "/api/v1/devices/" + session, adminToken,
           r -> r.statusCode() == 200, Duration.ofSeconds(30));
       assertEquals("LOCAL", json(response).get("attributes").get("esn").asText(), "state survived the restart");
     }
+  }
+
+  /** Runs {@code ./fleetplane token} in-process and returns what it printed. */
+  private static String mint(Path dataDir, String... args) {
+    java.io.StringWriter out = new java.io.StringWriter();
+    java.io.StringWriter err = new java.io.StringWriter();
+    String[] all = java.util.stream.Stream.concat(java.util.stream.Stream.of("token", "--data-dir", dataDir.toString()),
+        java.util.Arrays.stream(args)).toArray(String[]::new);
+    int exit = new picocli.CommandLine(new Launcher()).setOut(new java.io.PrintWriter(out))
+        .setErr(new java.io.PrintWriter(err)).execute(all);
+    assertEquals(0, exit, err.toString());
+    return out.toString().trim();
+  }
+
+  @Test
+  void tokenCommandRefusesUnknownScopesBadRaesAndAMissingKey() throws Exception {
+    Path dir = Files.createTempDirectory("fp-token-");
+    java.io.StringWriter err = new java.io.StringWriter();
+    picocli.CommandLine cli = new picocli.CommandLine(new Launcher()).setErr(new java.io.PrintWriter(err));
+    assertEquals(2, cli.execute("token", "--data-dir", dir.toString(), "--scopes", "devices:read"));
+    assertTrue(err.toString().contains("No signing key"), err.toString());
+    io.fleetplane.http.auth.LocalCredentials.ensure(dir);
+    assertEquals(2, cli.execute("token", "--data-dir", dir.toString(), "--scopes", "devices:raed"));
+    assertTrue(err.toString().contains("Unknown scope 'devices:raed'"), err.toString());
+    assertEquals(2, cli.execute("token", "--data-dir", dir.toString(), "--scopes", "admin", "--raes", "fleet/#"));
+    assertEquals(2, cli.execute("token", "--data-dir", dir.toString(), "--scopes", "admin", "--ttl", "forever"));
+    assertTrue(mint(dir, "--scopes", "admin", "--ttl", "2h").split("\\.").length == 3, "a JWS");
   }
 
   @Test

@@ -55,6 +55,7 @@ final class NodeFixture {
     c.put("fleetplane.node.metrics.kamon-agent", true);
     c.put("akka.remote.artery.canonical.port", 0);
     c.put("kamon.metric.tick-interval", "1 second");
+    c.putAll(TestTokens.config());
     return c;
   }
 
@@ -77,9 +78,19 @@ final class NodeFixture {
     }
   }
 
+  /** GET with an admin token (every scope, every RAE). */
   static HttpResponse<String> get(int port, String path) throws IOException, InterruptedException {
-    return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-        .timeout(Duration.ofSeconds(10)).GET().build(), HttpResponse.BodyHandlers.ofString());
+    return get(port, path, TestTokens.admin());
+  }
+
+  /** GET with this bearer token, or none when null. */
+  static HttpResponse<String> get(int port, String path, String token) throws IOException, InterruptedException {
+    HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+        .timeout(Duration.ofSeconds(10)).GET();
+    if (token != null) {
+      request.header("Authorization", "Bearer " + token);
+    }
+    return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
   }
 
   static JsonNode json(HttpResponse<String> response) throws IOException {
@@ -89,10 +100,16 @@ final class NodeFixture {
   /** Polls until the response satisfies the condition, failing with the last response seen. */
   static HttpResponse<String> awaitResponse(int port, String path, Predicate<HttpResponse<String>> condition,
       Duration timeout) {
+    return awaitResponse(port, path, TestTokens.admin(), condition, timeout);
+  }
+
+  /** The same with this bearer token. */
+  static HttpResponse<String> awaitResponse(int port, String path, String token,
+      Predicate<HttpResponse<String>> condition, Duration timeout) {
     java.util.concurrent.atomic.AtomicReference<HttpResponse<String>> last = new java.util.concurrent.atomic.AtomicReference<>();
     io.fleetplane.testkit.Eventually.await(timeout, () -> {
       try {
-        last.set(get(port, path));
+        last.set(get(port, path, token));
       } catch (IOException e) {
         return false; // not listening yet: not there yet
       } catch (InterruptedException e) {

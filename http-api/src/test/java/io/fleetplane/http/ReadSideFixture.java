@@ -57,6 +57,7 @@ final class ReadSideFixture {
     // Poll the journal often: tests wait for the projection, production saves the queries.
     c.put("jdbc-read-journal.refresh-interval", "100ms");
     c.put("kamon.metric.tick-interval", "1 second");
+    c.putAll(TestTokens.config());
     return c;
   }
 

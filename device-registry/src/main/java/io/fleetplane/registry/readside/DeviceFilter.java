@@ -7,8 +7,11 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.SortedMap;
+import java.util.SortedSet;
 import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * Which device sessions a list or stats query covers; every present part must hold (AND).
@@ -19,12 +22,15 @@ import java.util.TreeMap;
  * @param connection only sessions whose liveness, computed now with the registry's rule, is this
  * @param attributes attribute name -> text form that must be equal (a JSON string compares
  *     unquoted, any other value as compact JSON, e.g. {@code 42} or {@code true})
+ * @param raeSerialIn only sessions of one of these RAEs (the caller's RAEs, set by the API, not
+ *     by the client); an empty set matches nothing
  */
 public record DeviceFilter(
     Optional<String> raeSerial,
     Optional<String> testState,
     Optional<Liveness.Connection> connection,
-    SortedMap<String, String> attributes) {
+    SortedMap<String, String> attributes,
+    Optional<SortedSet<String>> raeSerialIn) {
 
   /** Attribute names are 1-128 characters in the payload contract, and so in the table. */
   public static final int MAX_ATTRIBUTE_NAME_LENGTH = 128;
@@ -36,6 +42,17 @@ public record DeviceFilter(
 
   public DeviceFilter {
     attributes = java.util.Collections.unmodifiableSortedMap(new TreeMap<>(attributes));
+    raeSerialIn = raeSerialIn.map(raes -> java.util.Collections.unmodifiableSortedSet(new TreeSet<>(raes)));
+  }
+
+  public DeviceFilter(Optional<String> raeSerial, Optional<String> testState, Optional<Liveness.Connection> connection,
+      SortedMap<String, String> attributes) {
+    this(raeSerial, testState, connection, attributes, Optional.empty());
+  }
+
+  /** This filter, further restricted to sessions of these RAEs. */
+  public DeviceFilter withinRaes(Set<String> raes) {
+    return new DeviceFilter(raeSerial, testState, connection, attributes, Optional.of(new TreeSet<>(raes)));
   }
 
   public static DeviceFilter of(Optional<String> raeSerial, Optional<String> testState,
@@ -54,6 +71,7 @@ public record DeviceFilter(
     connection.ifPresent(v -> canonical.append("|conn=").append(v));
     attributes.forEach((name, value) -> canonical.append("|attr=").append(name.length()).append(':').append(name)
         .append(value.length()).append(':').append(value));
+    raeSerialIn.ifPresent(raes -> raes.forEach(v -> canonical.append("|in=").append(v.length()).append(':').append(v)));
     try {
       byte[] digest = MessageDigest.getInstance("SHA-256").digest(canonical.toString().getBytes(StandardCharsets.UTF_8));
       return HexFormat.of().formatHex(digest, 0, 8);

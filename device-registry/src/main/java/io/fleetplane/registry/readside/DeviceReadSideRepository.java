@@ -329,6 +329,7 @@ public final class DeviceReadSideRepository {
   private Where where(DeviceFilter filter, Instant now) {
     Where where = new Where();
     filter.raeSerial().ifPresent(rae -> where.and("s.rae_serial = ?", rae));
+    filter.raeSerialIn().ifPresent(raes -> where.and("s.rae_serial = ANY (?)", (Object) raes.toArray(String[]::new)));
     filter.testState().ifPresent(state -> where.and("s.test_state = ?", state));
     filter.connection().ifPresent(conn -> where.and("(" + EFFECTIVE_CONNECTION + ") = ?", silentBefore(now), conn.name()));
     filter.attributes().forEach((name, value) -> where.and("EXISTS (SELECT 1 FROM device_session_attribute a "

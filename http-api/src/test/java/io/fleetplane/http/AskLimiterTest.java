@@ -1,0 +1,92 @@
+package io.fleetplane.http;
+
+import static io.fleetplane.http.ApiAuthorizationIT.assertProblem;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import akka.actor.typed.ActorSystem;
+import akka.actor.typed.javadsl.Behaviors;
+import akka.http.javadsl.Http;
+import akka.http.javadsl.ServerBinding;
+import akka.http.javadsl.model.StatusCodes;
+import akka.http.javadsl.server.AllDirectives;
+import akka.http.javadsl.server.Route;
+import com.typesafe.config.ConfigFactory;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The ask bound on a real Akka HTTP server: over it, 503 with Retry-After at once; permits come back. */
+class AskLimiterTest {
+
+  private static ActorSystem<Void> system;
+  private static ServerBinding binding;
+  private static final AtomicReference<CompletableFuture<String>> pending = new AtomicReference<>();
+
+  @BeforeAll
+  static void start() throws Exception {
+    system = ActorSystem.create(Behaviors.empty(), "ask-limiter-test", ConfigFactory.parseMap(Map.of(
+        "akka.loglevel", "WARNING", "akka.actor.provider", "local")).withFallback(ConfigFactory.load()));
+    AskLimiter limiter = new AskLimiter(1);
+    AllDirectives d = new AllDirectives() {};
+    Route route = new ErrorHandling().wrap(() -> d.concat(
+        d.path("slow", () -> d.get(() -> limiter.admit(() ->
+            d.onSuccess(pending.get(), text -> d.complete(Json.response(StatusCodes.OK, Map.of("v", text))))))),
+        d.path("quick", () -> d.get(() -> limiter.admit(() ->
+            d.onSuccess(CompletableFuture.completedFuture("q"), text -> d.complete(Json.response(StatusCodes.OK,
+                Map.of("v", text)))))))));
+    binding = Http.get(system).newServerAt("127.0.0.1", 0).bind(route).toCompletableFuture().get(10, TimeUnit.SECONDS);
+  }
+
+  @AfterAll
+  static void stop() {
+    system.terminate();
+  }
+
+  private static CompletableFuture<HttpResponse<String>> get() {
+    return get("/slow");
+  }
+
+  private static CompletableFuture<HttpResponse<String>> get(String path) {
+    return NodeFixture.HTTP.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+        + binding.localAddress().getPort() + path)).GET().build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  @Test
+  void overTheBoundIs503WithRetryAfterAndPermitsReturn() throws Exception {
+    CompletableFuture<String> held = new CompletableFuture<>();
+    pending.set(held);
+    CompletableFuture<HttpResponse<String>> first = get();
+    AtomicReference<String> last = new AtomicReference<>();
+    // The first request holds the only permit until its "ask" completes; wait until it does hold it.
+    io.fleetplane.testkit.Eventually.await(java.time.Duration.ofSeconds(10), () -> {
+      try {
+        HttpResponse<String> probe = get("/quick").get(5, TimeUnit.SECONDS);
+        last.set(probe.statusCode() + " " + probe.body());
+        return probe.statusCode() == 503;
+      } catch (Exception e) {
+        last.set(e.toString());
+        return false;
+      }
+    }, () -> "a second request is turned away while the first holds the permit; last " + last.get()
+        + ", first done: " + first.isDone());
+    HttpResponse<String> rejected = get("/quick").get(5, TimeUnit.SECONDS);
+    assertProblem(rejected, 503, "service.unavailable", "over the bound");
+    assertEquals("1", rejected.headers().firstValue("Retry-After").orElse(""));
+
+    held.complete("done");
+    assertEquals(200, first.get(5, TimeUnit.SECONDS).statusCode());
+    pending.set(CompletableFuture.completedFuture("again"));
+    assertEquals(200, get().get(5, TimeUnit.SECONDS).statusCode(), "the permit came back");
+    pending.set(CompletableFuture.failedFuture(new IllegalStateException("boom")));
+    assertEquals(500, get().get(5, TimeUnit.SECONDS).statusCode());
+    pending.set(CompletableFuture.completedFuture("after a failure"));
+    assertEquals(200, get().get(5, TimeUnit.SECONDS).statusCode(), "a failed ask returns its permit too");
+  }
+}
