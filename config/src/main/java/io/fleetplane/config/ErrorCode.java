@@ -13,6 +13,7 @@ public enum ErrorCode {
   DOCUMENT_ENCRYPTED("document.encrypted"),
   DOCUMENT_EMPTY("document.empty"),
   DOCUMENT_NOT_FOUND("document.not-found"),
+  DOCUMENT_FINGERPRINT_NOT_FOUND("document.fingerprint-not-found"),
   DISTRIBUTION_NOT_FOUND("distribution.not-found"),
   DISTRIBUTION_ID_INVALID("distribution.id-invalid"),
   DISTRIBUTION_FILES_EMPTY("distribution.files-empty"),

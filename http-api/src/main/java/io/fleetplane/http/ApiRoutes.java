@@ -14,16 +14,19 @@ final class ApiRoutes extends AllDirectives {
 
   private final DeviceRoutes devices;
   private final HealthRoutes health;
+  private final DistributionRoutes distributions;
 
   ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health, DeviceQueries deviceQueries) {
     this.devices = new DeviceRoutes(system, settings.askTimeout(),
         RegistrySettings.fromConfig(system.settings().config()).unknownAfter(), deviceQueries);
     this.health = health;
+    this.distributions = new DistributionRoutes(system, io.fleetplane.jobs.distribution.Distributions.get(system));
   }
 
   Route routes() {
     return new ErrorHandling().wrap(() -> concat(
-        pathPrefix("api", () -> pathPrefix("v1", devices::routes)),
+        pathPrefix("api", () -> pathPrefix("v1", () -> concat(devices.routes(), distributions.apiRoutes()))),
+        distributions.linkRoutes(),
         health.routes(),
         path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
             HttpEntities.create(ContentTypes.TEXT_PLAIN_UTF8, Observability.prometheusText())))))));
