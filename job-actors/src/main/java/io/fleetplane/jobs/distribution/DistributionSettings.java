@@ -8,6 +8,7 @@ import java.time.Duration;
 public record DistributionSettings(
     Path storeDir,
     int parallelism,
+    int inFlightPerThread,
     int maxItems,
     long maxDocumentBytes,
     Duration defaultLinkTtl,
@@ -42,6 +43,7 @@ public record DistributionSettings(
     return new DistributionSettings(
         Path.of(c.getString("store-dir")),
         parallelism > 0 ? parallelism : Runtime.getRuntime().availableProcessors(),
+        c.getInt("in-flight-per-thread"),
         c.getInt("max-items"),
         c.getBytes("max-document-bytes"),
         c.getDuration("default-link-ttl"),

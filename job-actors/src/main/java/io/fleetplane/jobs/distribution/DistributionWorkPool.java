@@ -25,9 +25,12 @@ import org.slf4j.LoggerFactory;
 /**
  * The node's one bounded pool for distribution work, shared by every job: an Akka Streams graph
  * pulling tasks round-robin between jobs ({@link FairQueue}) into {@code mapAsyncUnordered(parallelism)}
- * whose steps run on a fixed thread pool of the same size (PDF rendering and SMTP block, so they
- * stay off Akka's dispatchers). Nothing is taken out of the fair queue before a slot is free
- * (plus one task prefetched), so fairness decisions are made at the last moment.
+ * whose blocking steps (PDF rendering, file writes, SMTP) run on a fixed thread pool of
+ * {@code parallelism} threads, off Akka's dispatchers. The stream admits
+ * {@code parallelism x in-flight-per-thread} items so that one item's journal write overlaps with
+ * another's rendering instead of idling a thread; CPU use stays bounded by the thread count.
+ * Nothing is taken out of the fair queue before a slot is free (plus one task prefetched), so
+ * fairness decisions are made late.
  */
 public final class DistributionWorkPool {
 
@@ -56,7 +59,7 @@ public final class DistributionWorkPool {
     this.killSwitch = Source.repeat(NotUsed.getInstance())
         .mapAsync(1, n -> queue.take())
         .viaMat(KillSwitches.single(), Keep.right())
-        .mapAsyncUnordered(settings.parallelism(), task -> worker.run(task).handle((done, e) -> {
+        .mapAsyncUnordered(settings.parallelism() * settings.inFlightPerThread(), task -> worker.run(task).handle((done, e) -> {
           queue.done(task);
           if (e != null) {
             // Worker failures are turned into item results; anything here is a bug or a shutdown.
