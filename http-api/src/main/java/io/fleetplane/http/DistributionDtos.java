@@ -37,6 +37,9 @@ final class DistributionDtos {
 
   record ItemsResponse(int total, int offset, int limit, List<ItemDto> items) {}
 
+  /** Journal order; {@code next} continues after the last entry when the page was full. */
+  record TimelineResponse(List<io.fleetplane.jobs.distribution.Distributions.TimelineEntry> entries, String next) {}
+
   record RevokeResponse(String id, String recipientId, int revokedLinks) {}
 
   record IdentifyResponse(String distributionId, String recipientId, String recipientName, String recipientEmail) {}

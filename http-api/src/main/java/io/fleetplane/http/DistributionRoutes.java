@@ -138,6 +138,18 @@ final class DistributionRoutes extends AllDirectives {
                                 page.offset(), size, page.items().stream().map(DistributionDtos.ItemDto::from).toList())))
                             : notFound(id));
                   }))))),
+              path("timeline", () -> get(() -> parameterOptional("after", after -> parameterOptional("limit", limit -> {
+                int from = intParam("after", after.orElse("0"), 0, Integer.MAX_VALUE);
+                int size = intParam("limit", limit.orElse("500"), 1, MAX_PAGE);
+                return onSuccess(distributions.timeline(id, from, size), entries -> {
+                  if (entries.isEmpty() && from == 0) {
+                    return notFound(id);
+                  }
+                  String next = entries.size() < size ? null : "/api/v1/distributions/" + id + "/timeline?after="
+                      + entries.get(entries.size() - 1).sequenceNr() + "&limit=" + size;
+                  return complete(Json.response(StatusCodes.OK, new DistributionDtos.TimelineResponse(entries, next)));
+                });
+              })))),
               path(PathMatchers.segment("actions").slash("cancel"), () -> post(() ->
                   onSuccess(distributions.cancel(id), reply -> {
                     if (reply instanceof DistributionJob.CancelAccepted c) {

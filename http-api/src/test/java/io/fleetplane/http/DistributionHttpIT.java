@@ -262,6 +262,25 @@ class DistributionHttpIT {
         409, "distribution.not-cancellable");
     assertProblem(post("/api/v1/documents/identify", "application/pdf", pdf("clean", 1, false)),
         404, "document.fingerprint-not-found");
+
+    // The timeline: every change, from the journal, in order, paged.
+    JsonNode timeline = json(getBytes("/api/v1/distributions/" + id + "/timeline"));
+    List<String> types = new ArrayList<>();
+    timeline.get("entries").forEach(e -> types.add(e.get("type").asText()));
+    assertEquals("job-created", types.get(0));
+    assertEquals(6, types.stream().filter("item-rendered"::equals).count());
+    assertEquals(6, types.stream().filter("item-notified"::equals).count());
+    assertTrue(types.indexOf("job-finished") > types.lastIndexOf("item-notified"), types.toString());
+    assertTrue(types.contains("links-revoked") && types.contains("link-downloaded"), types.toString());
+    timeline.get("entries").forEach(e -> {
+      if (e.get("type").asText().equals("item-rendered")) {
+        assertTrue(e.get("attempts").asInt() >= 1 && e.get("itemId").asText().matches("f[01]-r[0-2]"), e.toString());
+      }
+    });
+    JsonNode page = json(getBytes("/api/v1/distributions/" + id + "/timeline?limit=2"));
+    assertEquals(2, page.get("entries").size());
+    JsonNode rest = json(getBytes(page.get("next").asText()));
+    assertEquals(types.get(2), rest.get("entries").get(0).get("type").asText());
   }
 
   @Test

@@ -266,6 +266,56 @@ public final class Distributions {
     }
   }
 
+  // --- timeline ------------------------------------------------------------------------------
+
+  /**
+   * One journaled change of a job, as on-call reads it. {@code type}: {@code job-created},
+   * {@code item-rendered}, {@code item-notified}, {@code item-failed}, {@code job-cancelled},
+   * {@code job-finished}, {@code links-revoked}, {@code link-downloaded}.
+   */
+  public record TimelineEntry(long sequenceNr, java.time.Instant at, String type, String itemId, String recipientId,
+      String step, Integer attempts, String status, String error) {}
+
+  /** Up to {@code limit} changes after {@code afterSequenceNr}, oldest first, straight from the journal. */
+  public CompletionStage<java.util.List<TimelineEntry>> timeline(String jobId, long afterSequenceNr, int limit) {
+    JdbcReadJournal journal = PersistenceQuery.get(system)
+        .getReadJournalFor(JdbcReadJournal.class, JdbcReadJournal.Identifier());
+    return journal.currentEventsByPersistenceId(DistributionJob.ENTITY_TYPE_KEY.name() + "|" + jobId,
+            afterSequenceNr + 1, Long.MAX_VALUE)
+        .take(limit)
+        .map(env -> entry(env.sequenceNr(), env.event()))
+        .runWith(akka.stream.javadsl.Sink.seq(), system);
+  }
+
+  private static TimelineEntry entry(long seq, Object event) {
+    if (event instanceof DistributionJob.JobCreated e) {
+      return new TimelineEntry(seq, e.at(), "job-created", null, null, null, null, "pending", null);
+    } else if (event instanceof DistributionJob.ItemRendered e) {
+      return new TimelineEntry(seq, e.at(), "item-rendered", e.itemId(), recipientOf(e.itemId()), "render",
+          e.attempts(), null, null);
+    } else if (event instanceof DistributionJob.ItemNotified e) {
+      return new TimelineEntry(seq, e.at(), "item-notified", e.itemId(), recipientOf(e.itemId()), "notify",
+          e.attempts(), null, null);
+    } else if (event instanceof DistributionJob.ItemFailed e) {
+      return new TimelineEntry(seq, e.at(), "item-failed", e.itemId(), recipientOf(e.itemId()), e.step(),
+          e.attempts(), null, e.reason());
+    } else if (event instanceof DistributionJob.JobCancelled e) {
+      return new TimelineEntry(seq, e.at(), "job-cancelled", null, null, null, null, null, null);
+    } else if (event instanceof DistributionJob.JobFinished e) {
+      return new TimelineEntry(seq, e.at(), "job-finished", null, null, null, null, e.status(), null);
+    } else if (event instanceof DistributionJob.LinksRevoked e) {
+      return new TimelineEntry(seq, e.at(), "links-revoked", null, e.recipientId(), null, null, null, null);
+    } else if (event instanceof DistributionJob.LinkDownloaded e) {
+      return new TimelineEntry(seq, e.at(), "link-downloaded", e.itemId(), recipientOf(e.itemId()), null, null,
+          null, null);
+    }
+    return new TimelineEntry(seq, null, event.getClass().getSimpleName(), null, null, null, null, null, null);
+  }
+
+  private static String recipientOf(String itemId) {
+    return itemId.substring(itemId.indexOf('-') + 1);
+  }
+
   // --- resume ----------------------------------------------------------------------------------
 
   /**

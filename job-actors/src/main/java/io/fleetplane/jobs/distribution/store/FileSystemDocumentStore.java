@@ -20,8 +20,9 @@ public final class FileSystemDocumentStore implements DocumentStore {
 
   private final Path root;
 
+  /** Directories are created on the first write, so a node that never stores a document leaves no trace. */
   public FileSystemDocumentStore(Path root) throws IOException {
-    this.root = Files.createDirectories(root.toAbsolutePath().normalize());
+    this.root = root.toAbsolutePath().normalize();
   }
 
   public Path root() {
