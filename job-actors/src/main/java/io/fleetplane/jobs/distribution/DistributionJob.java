@@ -430,12 +430,10 @@ public final class DistributionJob
   private akka.persistence.typed.javadsl.EffectBuilder<Event, State> persistClosing(Job job, Item item, Event event,
       boolean closesItem) {
     if (closesItem && job.open() == 1 && item.state().open()) {
-      Job after = job; // status after this item closes: failures so far plus this one
-      boolean failing = event instanceof ItemFailed;
-      String status = failing || after.counts().getOrDefault(ItemState.FAILED, 0) > 0
-          ? "completed-with-errors" : "completed";
+      // The status once this last item closes: earlier failures, or this one.
+      String status = event instanceof ItemFailed ? "completed-with-errors" : job.closingStatus();
       return Effect().persist(List.of(event, new JobFinished(status, Instant.now())))
-          .thenRun(s -> log.info("Distribution job finished: {} ({})", status, countsText((Job) s)));
+          .thenRun(s -> log.info("Distribution job finished: {} ({})", status, ((Job) s).counts()));
     }
     return Effect().persist(event);
   }
@@ -555,10 +553,6 @@ public final class DistributionJob
         item.state().wire(), item.attempts(), item.failedStep(), item.lastError(), item.copyDocumentId(),
         item.linkExpiresAt(), item.copyDocumentId() != null && job.linkRevoked(item.recipientId()), item.downloads(),
         item.updatedAt());
-  }
-
-  private static String countsText(Job job) {
-    return job.counts().toString();
   }
 
   // --- lifecycle signals, retention, tags ------------------------------------------------------
