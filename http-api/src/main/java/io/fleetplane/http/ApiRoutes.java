@@ -8,6 +8,9 @@ import akka.http.javadsl.server.AllDirectives;
 import akka.http.javadsl.server.Route;
 import io.fleetplane.http.auth.AuthSettings;
 import io.fleetplane.http.auth.Authorization;
+import io.fleetplane.http.auth.Scope;
+import akka.http.javadsl.server.PathMatchers;
+import java.util.regex.Pattern;
 import io.fleetplane.registry.RegistrySettings;
 import io.fleetplane.registry.readside.DeviceQueries;
 
@@ -19,13 +22,17 @@ final class ApiRoutes extends AllDirectives {
 
   private final DeviceRoutes devices;
   private final HealthRoutes health;
+  private final DistributionRoutes distributions;
+  private final Authorization auth;
 
   ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health, DeviceQueries deviceQueries) {
     // Every /api/v1 route is wrapped in this directive; /health and /metrics stay open.
     Authorization auth = Authorization.fromSettings(AuthSettings.fromConfig(system.settings().config()));
     this.devices = new DeviceRoutes(system, settings.askTimeout(),
         RegistrySettings.fromConfig(system.settings().config()).unknownAfter(), deviceQueries, auth);
+    this.auth = auth;
     this.health = health;
+    this.distributions = new DistributionRoutes(system, io.fleetplane.jobs.distribution.Distributions.get(system));
   }
 
   Route routes() {
@@ -33,7 +40,11 @@ final class ApiRoutes extends AllDirectives {
         pathPrefix("api", () -> pathPrefix("v1", () -> concat(
             // Open on purpose: the contract is no secret, and clients need it before they have a token.
             path("openapi.json", () -> get(() -> getFromResource(OPENAPI_RESOURCE, ContentTypes.APPLICATION_JSON))),
-            devices.routes()))),
+            devices.routes(),
+            pathPrefixTest(PathMatchers.segment(Pattern.compile("documents|distributions")), group ->
+                auth.authorizeByMethod(Scope.JOBS_READ, Scope.JOBS_WRITE, distributions::apiRoutes))))),
+        // Links are capabilities handed to recipients: the token in the path is the authorization.
+        distributions.linkRoutes(),
         health.routes(),
         path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
             HttpEntities.create(ContentTypes.TEXT_PLAIN_UTF8, Observability.prometheusText())))))));

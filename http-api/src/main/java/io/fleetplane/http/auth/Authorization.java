@@ -66,6 +66,18 @@ public final class Authorization extends AllDirectives {
     });
   }
 
+  /**
+   * For route groups whose handlers do not look at the caller (jobs, workflows): reads (GET, HEAD)
+   * need {@code read}, every other method needs {@code write}.
+   */
+  public Route authorizeByMethod(Scope read, Scope write, java.util.function.Supplier<Route> inner) {
+    return extractMethod(method -> {
+      String name = method.name();
+      Scope needed = name.equals("GET") || name.equals("HEAD") ? read : write;
+      return authorize(needed, caller -> inner.get());
+    });
+  }
+
   private static String bearerToken(Optional<String> header) throws TokenVerifier.InvalidTokenException {
     if (header.isEmpty()) {
       throw new MissingToken();

@@ -1,0 +1,46 @@
+package io.fleetplane.http;
+
+import io.fleetplane.jobs.distribution.DistributionJob;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+
+/** Request and response bodies of the distribution API; decoupled from the actor's records. */
+final class DistributionDtos {
+
+  private DistributionDtos() {}
+
+  record DocumentResponse(String documentId, int pages, long sizeBytes, String thumbnail) {}
+
+  record ItemDto(String itemId, String documentId, String fileName, String recipientId, String recipientName,
+      String recipientEmail, String state, int attempts, String failedStep, String lastError, String copyDocumentId,
+      Instant linkExpiresAt, boolean linkRevoked, int downloads, Instant updatedAt) {
+
+    static ItemDto from(DistributionJob.ItemView i) {
+      return new ItemDto(i.itemId(), i.documentId(), i.fileName(), i.recipientId(), i.recipientName(),
+          i.recipientEmail(), i.state(), i.attempts(), i.failedStep(), i.lastError(), i.copyDocumentId(),
+          i.linkExpiresAt(), i.linkRevoked(), i.downloads(), i.updatedAt());
+    }
+  }
+
+  /** {@code failures}: every failed item with its step and reason (the first 100; the rest via /items?state=failed). */
+  record SummaryDto(String id, String status, Instant createdAt, Instant finishedAt, int totalItems,
+      Map<String, Integer> counts, int files, int recipients, boolean passwordProtect, boolean emailNotification,
+      List<ItemDto> failures, String items) {
+
+    static SummaryDto from(DistributionJob.Summary s) {
+      return new SummaryDto(s.jobId(), s.status(), s.createdAt(), s.finishedAt(), s.totalItems(), s.counts(),
+          s.files(), s.recipients(), s.passwordProtect(), s.emailNotification(),
+          s.failures().stream().map(ItemDto::from).toList(), "/api/v1/distributions/" + s.jobId() + "/items");
+    }
+  }
+
+  record ItemsResponse(int total, int offset, int limit, List<ItemDto> items) {}
+
+  /** Journal order; {@code next} continues after the last entry when the page was full. */
+  record TimelineResponse(List<io.fleetplane.jobs.distribution.Distributions.TimelineEntry> entries, String next) {}
+
+  record RevokeResponse(String id, String recipientId, int revokedLinks) {}
+
+  record IdentifyResponse(String distributionId, String recipientId, String recipientName, String recipientEmail) {}
+}

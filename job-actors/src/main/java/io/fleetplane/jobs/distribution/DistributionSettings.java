@@ -1,0 +1,60 @@
+package io.fleetplane.jobs.distribution;
+
+import com.typesafe.config.Config;
+import java.nio.file.Path;
+import java.time.Duration;
+
+/** Settings of distribution jobs; see fleetplane.jobs.distribution in reference.conf. */
+public record DistributionSettings(
+    Path storeDir,
+    int parallelism,
+    int inFlightPerThread,
+    int maxItems,
+    long maxDocumentBytes,
+    Duration defaultLinkTtl,
+    String publicBaseUrl,
+    String secret,
+    Duration askTimeout,
+    int retryMaxAttempts,
+    Duration retryMinBackoff,
+    Duration retryMaxBackoff,
+    boolean resumeOnStart,
+    Smtp smtp) {
+
+  public record Smtp(String host, int port, String from, String user, String password, boolean startTls,
+      Duration timeout) {
+    @Override
+    public String toString() {
+      return "Smtp[" + host + ":" + port + ", from=" + from + ", user=" + user + "]";
+    }
+  }
+
+  @Override
+  public String toString() {
+    // Never print the secret or the SMTP password: settings are logged.
+    return "DistributionSettings[storeDir=" + storeDir + ", parallelism=" + parallelism + ", maxItems="
+        + maxItems + ", publicBaseUrl=" + publicBaseUrl + ", " + smtp + "]";
+  }
+
+  public static DistributionSettings fromConfig(Config config) {
+    Config c = config.getConfig("fleetplane.jobs.distribution");
+    int parallelism = c.getInt("parallelism");
+    Config s = c.getConfig("smtp");
+    return new DistributionSettings(
+        Path.of(c.getString("store-dir")),
+        parallelism > 0 ? parallelism : Runtime.getRuntime().availableProcessors(),
+        c.getInt("in-flight-per-thread"),
+        c.getInt("max-items"),
+        c.getBytes("max-document-bytes"),
+        c.getDuration("default-link-ttl"),
+        c.getString("public-base-url").replaceAll("/+$", ""),
+        c.getString("secret"),
+        c.getDuration("ask-timeout"),
+        c.getInt("retry.max-attempts"),
+        c.getDuration("retry.min-backoff"),
+        c.getDuration("retry.max-backoff"),
+        c.getBoolean("resume-on-start"),
+        new Smtp(s.getString("host"), s.getInt("port"), s.getString("from"), s.getString("user"),
+            s.getString("password"), s.getBoolean("start-tls"), s.getDuration("timeout")));
+  }
+}
