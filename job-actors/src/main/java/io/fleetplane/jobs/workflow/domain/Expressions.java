@@ -381,7 +381,8 @@ public final class Expressions {
       return NODES.nullNode();
     }
     if (value instanceof Long l) {
-      return NODES.numberNode(l);
+      // Small numbers as int nodes: the same shape JSON parsing and the journal's CBOR give back.
+      return l == l.intValue() ? NODES.numberNode(l.intValue()) : NODES.numberNode(l);
     }
     if (value instanceof Integer i) {
       return NODES.numberNode(i.longValue());
