@@ -14,16 +14,18 @@ final class ApiRoutes extends AllDirectives {
 
   private final DeviceRoutes devices;
   private final HealthRoutes health;
+  private final WorkflowRoutes workflows;
 
   ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health, DeviceQueries deviceQueries) {
     this.devices = new DeviceRoutes(system, settings.askTimeout(),
         RegistrySettings.fromConfig(system.settings().config()).unknownAfter(), deviceQueries);
     this.health = health;
+    this.workflows = new WorkflowRoutes(io.fleetplane.jobs.workflow.WorkflowEngine.get(system));
   }
 
   Route routes() {
     return new ErrorHandling().wrap(() -> concat(
-        pathPrefix("api", () -> pathPrefix("v1", devices::routes)),
+        pathPrefix("api", () -> pathPrefix("v1", () -> concat(devices.routes(), workflows.routes()))),
         health.routes(),
         path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
             HttpEntities.create(ContentTypes.TEXT_PLAIN_UTF8, Observability.prometheusText())))))));

@@ -71,6 +71,7 @@ public final class FleetplaneNode {
         cluster.manager().tell(Join.create(cluster.selfMember().address()));
       }
       DeviceSession.init(system);
+      io.fleetplane.jobs.workflow.WorkflowEngine.start(system);
       DeviceReadSide readSide = DeviceReadSide.start(system, persistence, ReadSideSettings.fromConfig(config));
       Optional<DeviceEventsIngest> ingest = node.runRegistry()
           ? Optional.of(DeviceEventsIngest.start(system, RegistrySettings.fromConfig(config), kafka))

@@ -49,6 +49,8 @@ public final class WorkflowEngine {
   public static final String INVALID_PARAMS = "workflow.invalid-params";
   public static final String INSTANCE_FINISHED = "workflow.instance-finished";
 
+  private static final Map<ActorSystem<?>, WorkflowEngine> ENGINES = new java.util.concurrent.ConcurrentHashMap<>();
+
   private final ActorSystem<?> system;
   private final WorkflowSettings settings;
   private final Expressions expressions;
@@ -74,6 +76,8 @@ public final class WorkflowEngine {
         new DefinitionParser(expressions, settings.maxSteps(), settings.maxConcurrency()));
     WorkflowEngine engine = new WorkflowEngine(system, settings, store, expressions);
     WorkflowInstance.init(system, engine);
+    ENGINES.put(system, engine);
+    system.getWhenTerminated().thenRun(() -> ENGINES.remove(system));
     CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(),
         "close-workflow-store", () -> {
           store.close();
@@ -90,6 +94,15 @@ public final class WorkflowEngine {
       ids.forEach(id -> engine.sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, id)
           .tell(new WorkflowInstance.Wake("node start")));
     });
+    return engine;
+  }
+
+  /** The engine {@link #start} started on this actor system (routes find it here). */
+  public static WorkflowEngine get(ActorSystem<?> system) {
+    WorkflowEngine engine = ENGINES.get(system);
+    if (engine == null) {
+      throw new IllegalStateException("WorkflowEngine.start(system) was not called for " + system.name());
+    }
     return engine;
   }
 
