@@ -32,7 +32,8 @@ import java.util.concurrent.CompletionStage;
  *       {@code GET /workflows/{id}/versions/{v}} (with the source);
  *   <li>{@code POST /workflows/{id}/instances} ({@code {"params":{}, "version":n, "requestId":"..."}});
  *   <li>{@code GET /workflows/{id}/instances/{instanceId}} (state, steps, timeline),
- *       {@code .../timeline}, {@code POST .../actions/cancel}.
+ *       {@code .../timeline}, {@code POST .../actions/cancel}, {@code POST .../actions/restart}
+ *       (a failed instance, from its failed steps).
  * </ul>
  * Takes only the engine, so authentication (workflows:read / workflows:write) can wrap it.
  */
@@ -73,7 +74,12 @@ public final class WorkflowRoutes extends AllDirectives {
         path("timeline", () -> get(() -> withInstance(workflowId, instanceId,
             v -> complete(ok(Map.of("instanceId", instanceId, "timeline", v.timeline())))))),
         path(PathMatchers.segment("actions").slash("cancel"), () -> post(() -> withInstance(workflowId, instanceId,
-            v -> onComplete(engine.cancel(instanceId, "cancelled through the API"), r -> cancelled(r.get()))))));
+            v -> onComplete(engine.cancel(instanceId, "cancelled through the API"), r -> cancelled(r.get()))))),
+        path(PathMatchers.segment("actions").slash("restart"), () -> post(() -> withInstance(workflowId, instanceId,
+            v -> onComplete(engine.restartFailed(instanceId), r -> r.get().isSuccess()
+                ? complete(ok(r.get().getValue()))
+                : complete(problem(StatusCodes.CONFLICT, WorkflowEngine.INSTANCE_NOT_FAILED,
+                    r.get().getError().getMessage(), null)))))));
   }
 
   private Route store(String body, Optional<String> owner) {

@@ -179,6 +179,8 @@ class WorkflowRoutesIT {
     assertEquals("CANCELLED", json(cancelled).get("steps").get(0).get("status").asText());
     assertProblem(call("POST", "/api/v1/workflows/napper/instances/" + first + "/actions/cancel", null), 409,
         "workflow.instance-finished");
+    assertProblem(call("POST", "/api/v1/workflows/napper/instances/" + first + "/actions/restart", null), 409,
+        "workflow.instance-not-failed");
     assertTrue(io.fleetplane.config.metrics.Metrics.count("fleetplane_workflows_rejected_requests",
         Map.of("code", "workflow.invalid-params")) >= 1);
   }

@@ -48,6 +48,7 @@ public final class WorkflowEngine {
   public static final String INSTANCE_NOT_FOUND = "workflow.instance-not-found";
   public static final String INVALID_PARAMS = "workflow.invalid-params";
   public static final String INSTANCE_FINISHED = "workflow.instance-finished";
+  public static final String INSTANCE_NOT_FAILED = "workflow.instance-not-failed";
 
   private static final Map<ActorSystem<?>, WorkflowEngine> ENGINES = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -182,6 +183,11 @@ public final class WorkflowEngine {
   public CompletionStage<WorkflowInstance.GetReply> get(String instanceId) {
     return sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId)
         .ask(WorkflowInstance.Get::new, settings.askTimeout());
+  }
+
+  public CompletionStage<StatusReply<InstanceView>> restartFailed(String instanceId) {
+    return sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId)
+        .ask(WorkflowInstance.RestartFailed::new, settings.askTimeout());
   }
 
   public CompletionStage<StatusReply<InstanceView>> cancel(String instanceId, String reason) {

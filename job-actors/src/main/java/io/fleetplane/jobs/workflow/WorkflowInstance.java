@@ -84,6 +84,12 @@ public final class WorkflowInstance
   /** Cancels running and pending steps and child instances; errors when already finished. */
   public record Cancel(String reason, ActorRef<StatusReply<InstanceView>> replyTo) implements Command {}
 
+  /**
+   * Runs a failed instance again from its failed steps (each with the next attempt number);
+   * succeeded steps keep their outputs and are not re-run. Errors unless the instance FAILED.
+   */
+  public record RestartFailed(ActorRef<StatusReply<InstanceView>> replyTo) implements Command {}
+
   /** Brings the instance into memory after a node restart (recovery re-dispatches its steps). */
   public record Wake(String why) implements Command {}
 
@@ -125,6 +131,9 @@ public final class WorkflowInstance
       List<Integer> succeeded, List<Integer> failed, Instant at) implements Event {}
 
   public record InstanceFinished(InstanceStatus status, String reason, Instant at) implements Event {}
+
+  /** A failed instance runs again; the failed steps follow as CREATED changes. */
+  public record InstanceRestarted(String reason, Instant at) implements Event {}
 
   // ------------------------------------------------------------------------------------- state
 
@@ -273,6 +282,7 @@ public final class WorkflowInstance
           return Effect().none();
         })
         .onCommand(Cancel.class, this::onCancel)
+        .onCommand(RestartFailed.class, this::onRestartFailed)
         .onCommand(Wake.class, this::onWake)
         .onCommand(StepResult.class, this::onStepResult)
         .onCommand(StepTimedOut.class, this::onTimeout)
@@ -331,6 +341,27 @@ public final class WorkflowInstance
     }
     events.add(new InstanceFinished(InstanceStatus.CANCELLED, cancel.reason(), now));
     return persistThenDispatch(events).thenRun(st -> cancel.replyTo().tell(StatusReply.success(view((Active) st))));
+  }
+
+  private Effect<Event, State> onRestartFailed(Active s, RestartFailed r) {
+    if (s.status() != InstanceStatus.FAILED) {
+      r.replyTo().tell(StatusReply.error("workflow instance " + instanceId + " is " + s.status()
+          + "; only a FAILED instance restarts from its failed steps"));
+      return Effect().none();
+    }
+    Instant now = Instant.now();
+    List<Event> events = new ArrayList<>();
+    events.add(new InstanceRestarted("restart from failed steps", now));
+    for (StepDefinition d : s.spec().steps()) {
+      StepRun run = s.step(d.id());
+      if (run.status().terminal() && !run.status().done()) {
+        // Back to CREATED with its attempt kept: the next run is attempt + 1, a new idempotency key.
+        events.add(new StepChanged(d.id(), StepStatus.CREATED, run.attempt(), "restart from failed steps", null, null,
+            now));
+      }
+    }
+    return persistAndAdvance(s, events, now)
+        .thenRun(st -> r.replyTo().tell(StatusReply.success(view((Active) st))));
   }
 
   private Effect<Event, State> onStepResult(Active s, StepResult r) {
@@ -469,7 +500,8 @@ public final class WorkflowInstance
 
   // ----------------------------------------------------------------------- scheduling (pure-ish)
 
-  private Effect<Event, State> persistAndAdvance(Active s, List<Event> first, Instant now) {
+  private akka.persistence.typed.javadsl.EffectBuilder<Event, State> persistAndAdvance(Active s, List<Event> first,
+      Instant now) {
     List<Event> events = new ArrayList<>(first);
     Active scratch = s;
     for (Event e : first) {
@@ -523,7 +555,8 @@ public final class WorkflowInstance
           produced = List.of(
               new StepChanged(d.id(), StepStatus.FAILED, 0, "condition failed: " + f.reason(), null, null, now));
         } else {
-          produced = startStep(s, d, 1, now);
+          // Attempt 0 for a fresh step; after a restart from failed steps, the next attempt.
+          produced = startStep(s, d, s.step(d.id()).attempt() + 1, now);
         }
         for (Event e : produced) {
           events.add(e);
@@ -658,11 +691,18 @@ public final class WorkflowInstance
             launchIteration(s, s.definition(p.stepId()).orElseThrow(), p.attempt(), i);
           }
         }
+      } else if (e instanceof InstanceRestarted && s.spec().parent().isEmpty()) {
+        engine.store().markActive(instanceId, s.spec().workflowId());
       } else if (e instanceof InstanceFinished f) {
         Metrics.increment("fleetplane_workflows_instances_finished",
             Map.of("status", f.status().name().toLowerCase()));
-        context.getLog().info("Workflow instance {} of {} finished: {} ({})", instanceId, s.spec().workflowId(),
-            f.status(), f.reason());
+        // Children (up to 100,000 per loop) log at debug; top-level instances at info.
+        if (s.spec().parent().isEmpty()) {
+          context.getLog().info("Workflow instance {} of {} finished: {} ({})", instanceId, s.spec().workflowId(),
+              f.status(), f.reason());
+        } else {
+          context.getLog().debug("Workflow instance {} finished: {} ({})", instanceId, f.status(), f.reason());
+        }
         notifyParent(s);
         if (s.spec().parent().isEmpty()) {
           engine.store().markFinished(instanceId);
@@ -867,7 +907,7 @@ public final class WorkflowInstance
     Active s = (Active) state;
     if (event instanceof StepChanged e) {
       StepRun old = s.step(e.stepId());
-      boolean newAttempt = e.status() == StepStatus.RUNNING;
+      boolean newAttempt = e.status() == StepStatus.RUNNING || e.status() == StepStatus.CREATED;
       StepRun run = new StepRun(e.status(), e.attempt(), e.reason(),
           e.outputs() != null ? e.outputs() : newAttempt ? null : old.outputs(),
           newAttempt ? e.at() : old.startedAt(), e.at(), e.dueAt(), newAttempt ? null : old.loop());
@@ -888,6 +928,12 @@ public final class WorkflowInstance
       StepRun run = new StepRun(old.status(), old.attempt(), old.reason(), old.outputs(), old.startedAt(),
           e.at(), old.dueAt(), next);
       return withStep(s, e.stepId(), run, null);
+    }
+    if (event instanceof InstanceRestarted e) {
+      List<TimelineEntry> timeline = new ArrayList<>(s.timeline());
+      timeline.add(new TimelineEntry(e.at(), null, "RESTARTED", 0, e.reason()));
+      return new Active(s.instanceId(), s.spec(), s.startedAt(), InstanceStatus.RUNNING, null, null, s.steps(),
+          List.copyOf(timeline));
     }
     InstanceFinished e = (InstanceFinished) event;
     List<TimelineEntry> timeline = new ArrayList<>(s.timeline());
@@ -924,6 +970,23 @@ public final class WorkflowInstance
 
   @Override
   public RetentionCriteria retentionCriteria() {
-    return RetentionCriteria.snapshotEvery(engine.settings().snapshotEvery(), 2);
+    return isChild() ? RetentionCriteria.disabled() : RetentionCriteria.snapshotEvery(engine.settings().snapshotEvery(), 2);
+  }
+
+  /**
+   * Children (foreach iterations, sub-workflows) journal a handful of events each, and there can be
+   * 100,000 of them: skipping the snapshot lookup saves one query per child start (measured: the
+   * backfill's iterations/s is bounded by queries per child). Top-level instances snapshot.
+   */
+  @Override
+  public akka.persistence.typed.javadsl.Recovery recovery() {
+    return isChild()
+        ? akka.persistence.typed.javadsl.Recovery.withSnapshotSelectionCriteria(
+            akka.persistence.typed.SnapshotSelectionCriteria.none())
+        : super.recovery();
+  }
+
+  private boolean isChild() {
+    return instanceId.contains(SEPARATOR);
   }
 }

@@ -154,6 +154,33 @@ class WorkflowInstanceIT {
   }
 
   @Test
+  void restartFromFailedRerunsOnlyTheFailedStepWithTheNextAttempt() {
+    store(engine, """
+        id: restartable
+        owner: it
+        params: {url: x}
+        steps:
+          - {id: first, type: noop, params: {n: 1}}
+          - {id: call, type: http, dependsOn: [first], params: {url: "${params.url}"}}
+          - {id: after, type: noop, dependsOn: [call], params: {calls: "${steps.call.calls}"}}
+        """);
+    String id = start(engine, "restartable",
+        Map.of("url", TextNode.valueOf(server.url("/flaky/restart?fail=1")))).instanceId();
+    InstanceView failed = awaitFinished(engine, id, Duration.ofSeconds(10));
+    assertEquals(InstanceStatus.FAILED, failed.status());
+    assertTrue(await(engine.cancel(id, "x")).isError());
+    var reply = await(engine.restartFailed(id));
+    assertTrue(reply.isSuccess(), () -> String.valueOf(reply));
+    InstanceView done = awaitFinished(engine, id, Duration.ofSeconds(10));
+    assertEquals(InstanceStatus.SUCCEEDED, done.status(), done.toString());
+    assertEquals(List.of("RUNNING#1", "SUCCEEDED#1"), history(done, "first"), "succeeded steps are not re-run");
+    assertEquals(List.of("RUNNING#1", "FAILED#1", "CREATED#1", "RUNNING#2", "SUCCEEDED#2"), history(done, "call"));
+    assertEquals(2, step(done, "after").outputs().get("calls").asInt());
+    assertTrue(server.calls.contains("/flaky/restart " + id + ":call:2"), server.calls.toString());
+    assertTrue(await(engine.restartFailed(id)).isError(), "only a failed instance restarts");
+  }
+
+  @Test
   void userErrorsAreNotRetriedWhenThePolicyRetriesOnlyPlatformErrors() {
     store(engine, """
         id: user-error
