@@ -32,7 +32,7 @@ import java.util.concurrent.CompletionStage;
  *       {@code GET /workflows/{id}/versions/{v}} (with the source);
  *   <li>{@code POST /workflows/{id}/instances} ({@code {"params":{}, "version":n, "requestId":"..."}});
  *   <li>{@code GET /workflows/{id}/instances/{instanceId}} (state, steps, timeline),
- *       {@code .../timeline}, {@code POST .../actions/cancel}, {@code POST .../actions/restart}
+ *       {@code .../timeline}, {@code POST .../actions/cancel}, {@code POST .../actions/pause}, {@code .../actions/resume}, {@code .../actions/restart}
  *       (a failed instance, from its failed steps).
  * </ul>
  * Takes only the engine, so authentication (workflows:read / workflows:write) can wrap it.
@@ -75,6 +75,10 @@ public final class WorkflowRoutes extends AllDirectives {
             v -> complete(ok(Map.of("instanceId", instanceId, "timeline", v.timeline())))))),
         path(PathMatchers.segment("actions").slash("cancel"), () -> post(() -> withInstance(workflowId, instanceId,
             v -> onComplete(engine.cancel(instanceId, "cancelled through the API"), r -> cancelled(r.get()))))),
+        path(PathMatchers.segment("actions").slash("pause"), () -> post(() -> withInstance(workflowId, instanceId,
+            v -> onComplete(engine.pause(instanceId), r -> stateChange(r.get()))))),
+        path(PathMatchers.segment("actions").slash("resume"), () -> post(() -> withInstance(workflowId, instanceId,
+            v -> onComplete(engine.resume(instanceId), r -> stateChange(r.get()))))),
         path(PathMatchers.segment("actions").slash("restart"), () -> post(() -> withInstance(workflowId, instanceId,
             v -> onComplete(engine.restartFailed(instanceId), r -> r.get().isSuccess()
                 ? complete(ok(r.get().getValue()))
@@ -142,6 +146,12 @@ public final class WorkflowRoutes extends AllDirectives {
       return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.INSTANCE_NOT_FOUND,
           "No instance " + instanceId + " of workflow " + workflowId + ".", null));
     });
+  }
+
+  private Route stateChange(StatusReply<WorkflowInstance.InstanceView> reply) {
+    return reply.isSuccess() ? complete(ok(reply.getValue()))
+        : complete(problem(StatusCodes.CONFLICT, WorkflowEngine.INSTANCE_STATE_CONFLICT, reply.getError().getMessage(),
+            null));
   }
 
   private Route cancelled(StatusReply<WorkflowInstance.InstanceView> reply) {

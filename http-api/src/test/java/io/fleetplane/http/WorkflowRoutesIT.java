@@ -172,6 +172,12 @@ class WorkflowRoutesIT {
     assertProblem(call("GET", "/api/v1/workflows/napper/instances/nope", null), 404,
         "workflow.instance-not-found");
 
+    HttpResponse<String> paused = call("POST", "/api/v1/workflows/napper/instances/" + first + "/actions/pause", null);
+    assertEquals("PAUSED", json(paused).get("status").asText(), paused.body());
+    assertProblem(call("POST", "/api/v1/workflows/napper/instances/" + first + "/actions/pause", null), 409,
+        "workflow.instance-state-conflict");
+    assertEquals("RUNNING", json(call("POST", "/api/v1/workflows/napper/instances/" + first + "/actions/resume",
+        null)).get("status").asText());
     HttpResponse<String> cancelled = call("POST", "/api/v1/workflows/napper/instances/" + first + "/actions/cancel",
         null);
     assertEquals(200, cancelled.statusCode(), cancelled.body());

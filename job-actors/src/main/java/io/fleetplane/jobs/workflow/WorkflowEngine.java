@@ -49,6 +49,7 @@ public final class WorkflowEngine {
   public static final String INVALID_PARAMS = "workflow.invalid-params";
   public static final String INSTANCE_FINISHED = "workflow.instance-finished";
   public static final String INSTANCE_NOT_FAILED = "workflow.instance-not-failed";
+  public static final String INSTANCE_STATE_CONFLICT = "workflow.instance-state-conflict";
 
   private static final Map<ActorSystem<?>, WorkflowEngine> ENGINES = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -183,6 +184,16 @@ public final class WorkflowEngine {
   public CompletionStage<WorkflowInstance.GetReply> get(String instanceId) {
     return sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId)
         .ask(WorkflowInstance.Get::new, settings.askTimeout());
+  }
+
+  public CompletionStage<StatusReply<InstanceView>> pause(String instanceId) {
+    return sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId)
+        .ask(WorkflowInstance.Pause::new, settings.askTimeout());
+  }
+
+  public CompletionStage<StatusReply<InstanceView>> resume(String instanceId) {
+    return sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId)
+        .ask(WorkflowInstance.Resume::new, settings.askTimeout());
   }
 
   public CompletionStage<StatusReply<InstanceView>> restartFailed(String instanceId) {

@@ -90,6 +90,12 @@ public final class WorkflowInstance
    */
   public record RestartFailed(ActorRef<StatusReply<InstanceView>> replyTo) implements Command {}
 
+  /** Running steps finish, but nothing new starts (steps, retries, iterations); errors unless RUNNING. */
+  public record Pause(ActorRef<StatusReply<InstanceView>> replyTo) implements Command {}
+
+  /** Undoes {@link Pause}: what became ready meanwhile starts now; errors unless PAUSED. */
+  public record Resume(ActorRef<StatusReply<InstanceView>> replyTo) implements Command {}
+
   /** Brings the instance into memory after a node restart (recovery re-dispatches its steps). */
   public record Wake(String why) implements Command {}
 
@@ -131,6 +137,10 @@ public final class WorkflowInstance
       List<Integer> succeeded, List<Integer> failed, Instant at) implements Event {}
 
   public record InstanceFinished(InstanceStatus status, String reason, Instant at) implements Event {}
+
+  public record InstancePaused(Instant at) implements Event {}
+
+  public record InstanceResumed(Instant at) implements Event {}
 
   /** A failed instance runs again; the failed steps follow as CREATED changes. */
   public record InstanceRestarted(String reason, Instant at) implements Event {}
@@ -283,6 +293,8 @@ public final class WorkflowInstance
         })
         .onCommand(Cancel.class, this::onCancel)
         .onCommand(RestartFailed.class, this::onRestartFailed)
+        .onCommand(Pause.class, this::onPause)
+        .onCommand(Resume.class, this::onResume)
         .onCommand(Wake.class, this::onWake)
         .onCommand(StepResult.class, this::onStepResult)
         .onCommand(StepTimedOut.class, this::onTimeout)
@@ -343,6 +355,52 @@ public final class WorkflowInstance
     return persistThenDispatch(events).thenRun(st -> cancel.replyTo().tell(StatusReply.success(view((Active) st))));
   }
 
+  private Effect<Event, State> onPause(Active s, Pause p) {
+    if (s.status() != InstanceStatus.RUNNING) {
+      p.replyTo().tell(StatusReply.error("workflow instance " + instanceId + " is " + s.status() + ", not RUNNING"));
+      return Effect().none();
+    }
+    return Effect().persist(new InstancePaused(Instant.now()))
+        .thenRun(st -> p.replyTo().tell(StatusReply.success(view((Active) st))));
+  }
+
+  private Effect<Event, State> onResume(Active s, Resume r) {
+    if (s.status() != InstanceStatus.PAUSED) {
+      r.replyTo().tell(StatusReply.error("workflow instance " + instanceId + " is " + s.status() + ", not PAUSED"));
+      return Effect().none();
+    }
+    Instant now = Instant.now();
+    List<Event> events = new ArrayList<>();
+    events.add(new InstanceResumed(now));
+    Active resumed = (Active) apply(s, events.get(0));
+    // Loops launched nothing while paused: fill their free slots.
+    for (StepDefinition d : s.spec().steps()) {
+      StepRun run = resumed.step(d.id());
+      if (run.status() == StepStatus.RUNNING && run.loop() != null) {
+        Loop loop = run.loop();
+        int launchTo = Math.min(loop.total(), loop.launched()
+            + (d.foreach().orElseThrow().concurrency() - loop.running().size()));
+        if (launchTo > loop.launched()) {
+          Event e = new IterationsProgressed(d.id(), run.attempt(), loop.total(), loop.launched(), launchTo,
+              List.of(), List.of(), now);
+          events.add(e);
+          resumed = (Active) apply(resumed, e);
+        }
+      }
+    }
+    events.addAll(advance(resumed, now));
+    return persistThenDispatch(events).thenRun(st -> {
+      // Retries that fell due while paused were dropped; arm them again.
+      Active a = (Active) st;
+      a.steps().forEach((id, run) -> {
+        if (run.status() == StepStatus.RETRYING) {
+          armRetry(id, run);
+        }
+      });
+      r.replyTo().tell(StatusReply.success(view(a)));
+    });
+  }
+
   private Effect<Event, State> onRestartFailed(Active s, RestartFailed r) {
     if (s.status() != InstanceStatus.FAILED) {
       r.replyTo().tell(StatusReply.error("workflow instance " + instanceId + " is " + s.status()
@@ -391,8 +449,8 @@ public final class WorkflowInstance
 
   private Effect<Event, State> onRetryDue(Active s, RetryDue r) {
     StepRun run = s.step(r.stepId());
-    if (s.status().terminal() || run.status() != StepStatus.RETRYING || run.attempt() != r.attempt()) {
-      return Effect().none();
+    if (s.status() != InstanceStatus.RUNNING || run.status() != StepStatus.RETRYING || run.attempt() != r.attempt()) {
+      return Effect().none(); // stale, or paused (re-armed on resume)
     }
     Instant now = Instant.now();
     Active scratch = s;
@@ -464,7 +522,8 @@ public final class WorkflowInstance
         continue;
       }
       ForeachSpec spec = scratch.definition(stepId).orElseThrow().foreach().orElseThrow();
-      int launchTo = Math.min(loop.total(), loop.launched() + (spec.concurrency() - running.size()));
+      int launchTo = scratch.status() == InstanceStatus.PAUSED ? loop.launched()
+          : Math.min(loop.total(), loop.launched() + (spec.concurrency() - running.size()));
       Event progressed = new IterationsProgressed(stepId, run.attempt(), loop.total(), loop.launched(), launchTo,
           ok, failed, now);
       events.add(progressed);
@@ -535,8 +594,8 @@ public final class WorkflowInstance
    */
   private List<Event> advance(Active start, Instant now) {
     List<Event> events = new ArrayList<>();
-    if (start.status().terminal()) {
-      return events;
+    if (start.status() != InstanceStatus.RUNNING) {
+      return events; // finished, or paused: completions are recorded, nothing new starts
     }
     Active s = start;
     while (true) {
@@ -929,6 +988,12 @@ public final class WorkflowInstance
           e.at(), old.dueAt(), next);
       return withStep(s, e.stepId(), run, null);
     }
+    if (event instanceof InstancePaused e) {
+      return withStatus(s, InstanceStatus.PAUSED, new TimelineEntry(e.at(), null, "PAUSED", 0, null));
+    }
+    if (event instanceof InstanceResumed e) {
+      return withStatus(s, InstanceStatus.RUNNING, new TimelineEntry(e.at(), null, "RESUMED", 0, null));
+    }
     if (event instanceof InstanceRestarted e) {
       List<TimelineEntry> timeline = new ArrayList<>(s.timeline());
       timeline.add(new TimelineEntry(e.at(), null, "RESTARTED", 0, e.reason()));
@@ -939,6 +1004,13 @@ public final class WorkflowInstance
     List<TimelineEntry> timeline = new ArrayList<>(s.timeline());
     timeline.add(new TimelineEntry(e.at(), null, e.status().name(), 0, e.reason()));
     return new Active(s.instanceId(), s.spec(), s.startedAt(), e.status(), e.reason(), e.at(), s.steps(),
+        List.copyOf(timeline));
+  }
+
+  private static Active withStatus(Active s, InstanceStatus status, TimelineEntry entry) {
+    List<TimelineEntry> timeline = new ArrayList<>(s.timeline());
+    timeline.add(entry);
+    return new Active(s.instanceId(), s.spec(), s.startedAt(), status, s.reason(), s.finishedAt(), s.steps(),
         List.copyOf(timeline));
   }
 

@@ -181,6 +181,33 @@ class WorkflowInstanceIT {
   }
 
   @Test
+  void pausedInstancesFinishRunningStepsButStartNothingUntilResumed() {
+    store(engine, """
+        id: pausable
+        owner: it
+        steps:
+          - {id: a, type: wait, params: {duration: 400ms}}
+          - {id: b, type: noop, dependsOn: [a]}
+        """);
+    String id = start(engine, "pausable", Map.of()).instanceId();
+    var paused = await(engine.pause(id));
+    assertTrue(paused.isSuccess());
+    assertEquals(InstanceStatus.PAUSED, paused.getValue().status());
+    assertTrue(await(engine.pause(id)).isError(), "already paused");
+    InstanceView whilePaused = awaitView(engine, id, Duration.ofSeconds(10),
+        v -> step(v, "a").status() == StepStatus.SUCCEEDED, "the running step finishes while paused");
+    // b became ready in the same event that finished a; paused, it did not start.
+    assertEquals(StepStatus.CREATED, step(whilePaused, "b").status());
+    assertEquals(InstanceStatus.PAUSED, whilePaused.status());
+    assertTrue(await(engine.resume(id)).isSuccess());
+    InstanceView done = awaitFinished(engine, id, Duration.ofSeconds(10));
+    assertEquals(InstanceStatus.SUCCEEDED, done.status());
+    List<String> instanceEvents = done.timeline().stream().filter(t -> t.stepId() == null).map(t -> t.status()).toList();
+    assertEquals(List.of("STARTED", "PAUSED", "RESUMED", "SUCCEEDED"), instanceEvents);
+    assertTrue(await(engine.resume(id)).isError(), "a finished instance does not resume");
+  }
+
+  @Test
   void userErrorsAreNotRetriedWhenThePolicyRetriesOnlyPlatformErrors() {
     store(engine, """
         id: user-error
