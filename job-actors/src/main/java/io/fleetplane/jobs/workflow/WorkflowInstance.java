@@ -101,7 +101,11 @@ public final class WorkflowInstance
 
   /** A child instance (foreach iteration or sub-workflow) finished; sent at least once. */
   public record ChildFinished(String stepId, int attempt, int index, InstanceStatus status, String reason,
-      JsonNode outputs) implements Command {}
+      JsonNode outputs) implements Command {
+    public ChildFinished {
+      outputs = absentIfNull(outputs);
+    }
+  }
 
   private record StepResult(String stepId, int attempt, boolean success, JsonNode outputs, FailureKind kind,
       String reason) implements Command {}
@@ -127,7 +131,16 @@ public final class WorkflowInstance
 
   /** Every step status change: the timeline. {@code dueAt} is set for waits and retries. */
   public record StepChanged(String stepId, StepStatus status, int attempt, String reason, JsonNode outputs,
-      Instant dueAt, Instant at) implements Event {}
+      Instant dueAt, Instant at) implements Event {
+    public StepChanged {
+      outputs = absentIfNull(outputs);
+    }
+  }
+
+  /** Jackson reads a JSON null into a JsonNode field as NullNode: no outputs is always null here. */
+  static JsonNode absentIfNull(JsonNode node) {
+    return node == null || node.isNull() || node.isMissingNode() ? null : node;
+  }
 
   /**
    * Foreach progress: iterations that finished since the last event, and the cursor moved to
@@ -188,7 +201,11 @@ public final class WorkflowInstance
 
   /** A step's current run; {@code loop} only for foreach steps that started. */
   public record StepRun(StepStatus status, int attempt, String reason, JsonNode outputs, Instant startedAt,
-      Instant updatedAt, Instant dueAt, Loop loop) implements CborSerializable {}
+      Instant updatedAt, Instant dueAt, Loop loop) implements CborSerializable {
+    public StepRun {
+      outputs = absentIfNull(outputs);
+    }
+  }
 
   /** Foreach bookkeeping: O(concurrency), whatever the number of iterations. */
   public record Loop(int total, int launched, int succeeded, int failed, List<Integer> running)
@@ -284,12 +301,14 @@ public final class WorkflowInstance
           return Effect().stop();
         })
         .onCommand(Passivate.class, (s, c) -> Effect().stop())
-        .onAnyCommand((s, c) -> Effect().none());
+        // Nothing to run: do not stay in memory (automatic passivation is off for this type).
+        .onAnyCommand((s, c) -> Effect().none().thenRun(x -> passivate()));
     builder.forStateType(Active.class)
         .onCommand(Start.class, this::onRepeatedStart)
         .onCommand(Get.class, (s, c) -> {
           c.replyTo().tell(new InstanceFound(view(s)));
-          return Effect().none();
+          // A finished instance read by the API leaves memory again; running ones stay for their timers.
+          return s.status().terminal() ? Effect().none().thenRun(x -> passivate()) : Effect().none();
         })
         .onCommand(Cancel.class, this::onCancel)
         .onCommand(RestartFailed.class, this::onRestartFailed)
