@@ -71,6 +71,9 @@ public final class WorkflowRoutes extends AllDirectives {
   private Route instance(String workflowId, String instanceId) {
     return concat(
         pathEndOrSingleSlash(() -> get(() -> withInstance(workflowId, instanceId, v -> complete(ok(v))))),
+        path("steps", () -> get(() -> parameterOptional("state", state -> parameterOptional("offset", offset ->
+            parameterOptional("limit", limit -> withInstance(workflowId, instanceId,
+                v -> complete(ok(stepsPage(v, state, offset, limit))))))))),
         path("timeline", () -> get(() -> withInstance(workflowId, instanceId,
             v -> complete(ok(Map.of("instanceId", instanceId, "timeline", v.timeline())))))),
         path(PathMatchers.segment("actions").slash("cancel"), () -> post(() -> withInstance(workflowId, instanceId,
@@ -146,6 +149,45 @@ public final class WorkflowRoutes extends AllDirectives {
       return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.INSTANCE_NOT_FOUND,
           "No instance " + instanceId + " of workflow " + workflowId + ".", null));
     });
+  }
+
+  /** Steps of an instance, optionally only those in one state, a page at a time (definition order). */
+  private static Map<String, Object> stepsPage(WorkflowInstance.InstanceView v, Optional<String> state,
+      Optional<String> offset, Optional<String> limit) {
+    Optional<io.fleetplane.jobs.workflow.domain.StepStatus> wanted = state.map(st -> {
+      try {
+        return io.fleetplane.jobs.workflow.domain.StepStatus.valueOf(st.toUpperCase(java.util.Locale.ROOT)
+            .replace('-', '_'));
+      } catch (IllegalArgumentException e) {
+        throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "state is one of "
+            + java.util.Arrays.toString(io.fleetplane.jobs.workflow.domain.StepStatus.values()));
+      }
+    });
+    int from = intParam(offset, 0, "offset", 0, Integer.MAX_VALUE);
+    int size = intParam(limit, 100, "limit", 1, 1000);
+    var matching = v.steps().stream().filter(st -> wanted.map(w -> st.status() == w).orElse(true)).toList();
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("instanceId", v.instanceId());
+    out.put("total", matching.size());
+    out.put("offset", from);
+    out.put("steps", matching.subList(Math.min(from, matching.size()), Math.min(matching.size(),
+        (int) Math.min((long) from + size, Integer.MAX_VALUE))));
+    return out;
+  }
+
+  private static int intParam(Optional<String> raw, int fallback, String name, int min, int max) {
+    if (raw.isEmpty()) {
+      return fallback;
+    }
+    try {
+      int v = Integer.parseInt(raw.get());
+      if (v >= min && v <= max) {
+        return v;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new InvalidInputException(ErrorCode.REQUEST_INVALID, name + " is an integer in [" + min + ", " + max + "]");
   }
 
   private Route stateChange(StatusReply<WorkflowInstance.InstanceView> reply) {

@@ -123,6 +123,15 @@ class WorkflowRoutesIT {
     JsonNode done = awaitStatus("/api/v1/workflows/backfill/instances/" + id, "SUCCEEDED");
     assertEquals(1, done.get("version").asInt());
     assertEquals(5, done.get("steps").get(1).get("foreach").get("succeeded").asInt());
+    JsonNode succeeded = json(call("GET", "/api/v1/workflows/backfill/instances/" + id
+        + "/steps?state=succeeded&offset=1&limit=5", null));
+    assertEquals(2, succeeded.get("total").asInt());
+    assertEquals(1, succeeded.get("steps").size());
+    assertEquals("step2", succeeded.get("steps").get(0).get("stepId").asText());
+    assertEquals(0, json(call("GET", "/api/v1/workflows/backfill/instances/" + id + "/steps?state=failed", null))
+        .get("total").asInt());
+    assertProblem(call("GET", "/api/v1/workflows/backfill/instances/" + id + "/steps?state=sleepy", null), 400,
+        "request.invalid");
     JsonNode timeline = json(call("GET", "/api/v1/workflows/backfill/instances/" + id + "/timeline", null))
         .get("timeline");
     assertEquals("STARTED", timeline.get(0).get("status").asText());
