@@ -145,7 +145,7 @@ public final class WorkflowEngine {
           .map(r -> UUID.nameUUIDFromBytes((workflowId + "\n" + r).getBytes(StandardCharsets.UTF_8)).toString())
           .orElseGet(() -> UUID.randomUUID().toString());
       StartSpec spec = new StartSpec(workflowId, d.version(), d.definition().steps(), merged, Map.of(),
-          Optional.empty(), requestId, Instant.now());
+          Optional.empty(), requestId, Instant.now(), d.definition().timeout());
       return store.markActive(instanceId, workflowId).thenCompose(x ->
           sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId)
               .<StatusReply<InstanceView>>ask(reply -> new WorkflowInstance.Start(spec, reply), settings.askTimeout())
@@ -164,7 +164,7 @@ public final class WorkflowEngine {
         params.fields().forEachRemaining(f -> given.put(f.getKey(), f.getValue()));
       }
       return new StartSpec(workflowId, d.version(), d.definition().steps(), mergeParams(d, given), Map.of(),
-          Optional.of(parent), Optional.empty(), runTime);
+          Optional.of(parent), Optional.empty(), runTime, d.definition().timeout());
     });
   }
 

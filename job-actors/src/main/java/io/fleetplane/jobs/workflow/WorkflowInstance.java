@@ -119,6 +119,8 @@ public final class WorkflowInstance
 
   private record FlushIterations(String why) implements Command {}
 
+  private record InstanceTimedOut(String why) implements Command {}
+
   private record Passivate(String why) implements Command {}
 
   // ------------------------------------------------------------------------------------ events
@@ -169,10 +171,11 @@ public final class WorkflowInstance
    * @param parent the parent instance and step, for children
    * @param requestId the caller's de-duplication key, if any
    * @param runTime {@code now} in expressions: the top-level instance's start time
+   * @param timeout the instance's own time limit (foreach iterations have none of their own)
    */
   public record StartSpec(String workflowId, int version, List<StepDefinition> steps, Map<String, JsonNode> params,
-      Map<String, JsonNode> loopVars, Optional<ParentRef> parent, Optional<String> requestId, Instant runTime)
-      implements CborSerializable {}
+      Map<String, JsonNode> loopVars, Optional<ParentRef> parent, Optional<String> requestId, Instant runTime,
+      Optional<Duration> timeout) implements CborSerializable {}
 
   /** index is the foreach iteration, or -1 for a sub-workflow. */
   public record ParentRef(String instanceId, String stepId, int attempt, int index) implements CborSerializable {}
@@ -321,6 +324,7 @@ public final class WorkflowInstance
         .onCommand(SubworkflowResolved.class, this::onSubworkflowResolved)
         .onCommand(ChildFinished.class, this::onChildFinished)
         .onCommand(FlushIterations.class, this::onFlush)
+        .onCommand(InstanceTimedOut.class, this::onInstanceTimeout)
         .onCommand(Passivate.class, (s, c) -> Effect().stop());
     return builder.build();
   }
@@ -439,6 +443,29 @@ public final class WorkflowInstance
     }
     return persistAndAdvance(s, events, now)
         .thenRun(st -> r.replyTo().tell(StatusReply.success(view((Active) st))));
+  }
+
+  /** Over the instance's time limit: what has not finished is cancelled and the instance fails. */
+  private Effect<Event, State> onInstanceTimeout(Active s, InstanceTimedOut t) {
+    if (s.status().terminal()) {
+      return Effect().none();
+    }
+    Instant now = Instant.now();
+    String reason = "instance timed out after " + s.spec().timeout().orElseThrow();
+    List<Event> events = new ArrayList<>();
+    for (StepDefinition d : s.spec().steps()) {
+      StepRun run = s.step(d.id());
+      if (!run.status().terminal()) {
+        events.add(new StepChanged(d.id(), StepStatus.CANCELLED, run.attempt(), reason, null, null, now));
+      }
+    }
+    events.add(new InstanceFinished(InstanceStatus.FAILED, reason, now));
+    return persistThenDispatch(events);
+  }
+
+  private void armInstanceTimeout(Active s) {
+    s.spec().timeout().ifPresent(t -> timers.startSingleTimer("instance-timeout", new InstanceTimedOut("limit"),
+        remaining(s.startedAt().plus(t))));
   }
 
   private Effect<Event, State> onStepResult(Active s, StepResult r) {
@@ -744,6 +771,9 @@ public final class WorkflowInstance
   /** Acts on what was just journaled: timers, calls, children, the parent, passivation. */
   private void afterPersist(Active s, List<Event> events) {
     for (Event e : events) {
+      if (e instanceof InstanceStarted && !s.status().terminal()) {
+        armInstanceTimeout(s);
+      }
       if (e instanceof StepChanged c) {
         StepRun run = s.step(c.stepId());
         StepDefinition d = s.definition(c.stepId()).orElseThrow();
@@ -795,6 +825,7 @@ public final class WorkflowInstance
     if (s.status().terminal()) {
       return;
     }
+    armInstanceTimeout(s);
     for (StepDefinition d : s.spec().steps()) {
       StepRun run = s.step(d.id());
       if (run.status() == StepStatus.RUNNING) {
@@ -890,7 +921,8 @@ public final class WorkflowInstance
     Map<String, JsonNode> vars = new HashMap<>(s.spec().loopVars());
     vars.put(spec.as(), items.get(index));
     StartSpec child = new StartSpec(s.spec().workflowId(), s.spec().version(), spec.steps(), s.spec().params(),
-        vars, Optional.of(new ParentRef(instanceId, d.id(), attempt, index)), Optional.empty(), s.spec().runTime());
+        vars, Optional.of(new ParentRef(instanceId, d.id(), attempt, index)), Optional.empty(), s.spec().runTime(),
+        Optional.empty());
     engine.sharding().entityRefFor(ENTITY_TYPE_KEY, iterationPrefix(d.id(), attempt) + index)
         .tell(new Start(child, context.getSystem().ignoreRef()));
   }

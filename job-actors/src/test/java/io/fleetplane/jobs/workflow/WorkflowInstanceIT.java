@@ -242,6 +242,25 @@ class WorkflowInstanceIT {
   }
 
   @Test
+  void anInstanceOverItsOwnTimeLimitFailsAndCancelsWhatRuns() {
+    store(engine, """
+        id: bounded
+        owner: it
+        timeout: 300ms
+        steps:
+          - {id: quick, type: noop}
+          - {id: sleep, type: wait, dependsOn: [quick], params: {duration: 1m}}
+          - {id: never, type: noop, dependsOn: [sleep]}
+        """);
+    InstanceView done = awaitFinished(engine, start(engine, "bounded", Map.of()).instanceId(), Duration.ofSeconds(10));
+    assertEquals(InstanceStatus.FAILED, done.status());
+    assertTrue(done.reason().contains("instance timed out after PT0.3S"), done.reason());
+    assertEquals(StepStatus.SUCCEEDED, step(done, "quick").status());
+    assertEquals(StepStatus.CANCELLED, step(done, "sleep").status());
+    assertEquals(StepStatus.CANCELLED, step(done, "never").status());
+  }
+
+  @Test
   void cancelStopsRunningStepsAndChildren() {
     store(engine, """
         id: cancellable

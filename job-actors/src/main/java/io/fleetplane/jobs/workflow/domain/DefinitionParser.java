@@ -36,6 +36,7 @@ import java.util.regex.Pattern;
  * description: ...
  * owner: ...                   # may also come from the request that stores it
  * params: { start: "2024-01-01T00:00:00Z" }   # defaults
+ * timeout: 2h                  # optional: the whole instance
  * steps:
  *   - id: step1                # required, unique among its siblings
  *     type: noop               # noop | wait | http | foreach | subworkflow
@@ -54,7 +55,7 @@ public final class DefinitionParser {
   private static final Pattern STEP_ID = Pattern.compile("[A-Za-z_][A-Za-z0-9_-]{0,63}");
   private static final Pattern IDENTIFIER = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,63}");
   private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
-  private static final Set<String> TOP_FIELDS = Set.of("id", "description", "owner", "params", "steps");
+  private static final Set<String> TOP_FIELDS = Set.of("id", "description", "owner", "params", "steps", "timeout");
   private static final Set<String> STEP_FIELDS =
       Set.of("id", "type", "dependsOn", "if", "params", "retry", "timeout", "foreach");
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
@@ -176,8 +177,12 @@ public final class DefinitionParser {
       if (!errors.isEmpty()) {
         throw new InvalidDefinitionException(errors);
       }
+      Optional<Duration> timeout = text(root, "timeout", null, base).map(t -> duration(t, null, "/timeout"));
+      if (!errors.isEmpty()) {
+        throw new InvalidDefinitionException(errors);
+      }
       return new WorkflowDefinition(id, text(root, "description", null, base).orElse(""),
-          text(root, "owner", null, base).orElse(""), params, steps);
+          text(root, "owner", null, base).orElse(""), params, steps, timeout);
     }
 
     int countSteps(JsonNode steps) {

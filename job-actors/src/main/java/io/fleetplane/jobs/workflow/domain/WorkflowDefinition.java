@@ -17,13 +17,15 @@ import java.util.Optional;
  * @param owner who answers for it
  * @param params default parameter values; a start request may override them
  * @param steps the top-level DAG
+ * @param timeout how long an instance may run in total before it fails as timed out
  */
 public record WorkflowDefinition(
     String id,
     String description,
     String owner,
     Map<String, JsonNode> params,
-    List<StepDefinition> steps) implements CborSerializable {
+    List<StepDefinition> steps,
+    Optional<Duration> timeout) implements CborSerializable {
 
   /** Every step, including those inside foreach bodies (the size limit counts them all). */
   public int totalSteps() {
