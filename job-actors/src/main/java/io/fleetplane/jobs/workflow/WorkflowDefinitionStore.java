@@ -90,7 +90,8 @@ public final class WorkflowDefinitionStore implements AutoCloseable {
           DefinitionError.INVALID, null, 1, "owner is required: set it in the definition or as ?owner="))));
     }
     WorkflowDefinition definition = new WorkflowDefinition(parsed.id(), parsed.description(), owner,
-        parsed.params(), parsed.steps(), parsed.timeout());
+        parsed.params(), parsed.steps(), parsed.timeout(),
+        parsed.maxRunningInstances());
     return CompletableFuture.supplyAsync(() -> insert(definition, json ? "json" : "yaml", source), executor);
   }
 
@@ -157,7 +158,8 @@ public final class WorkflowDefinitionStore implements AutoCloseable {
         String source = rs.getString(5);
         WorkflowDefinition parsed = parser.parse(source, "json".equals(rs.getString(4)));
         WorkflowDefinition d = new WorkflowDefinition(parsed.id(), parsed.description(), rs.getString(2),
-            parsed.params(), parsed.steps(), parsed.timeout());
+            parsed.params(), parsed.steps(), parsed.timeout(),
+            parsed.maxRunningInstances());
         StoredDefinition stored = new StoredDefinition(workflowId, v, rs.getString(2), rs.getString(3),
             rs.getString(4), source, rs.getTimestamp(6).toInstant(), d);
         cache.put(key(workflowId, v), stored);

@@ -78,6 +78,7 @@ public final class WorkflowEngine {
         new DefinitionParser(expressions, settings.maxSteps(), settings.maxConcurrency()));
     WorkflowEngine engine = new WorkflowEngine(system, settings, store, expressions);
     WorkflowInstance.init(system, engine);
+    WorkflowRunGate.init(system);
     ENGINES.put(system, engine);
     system.getWhenTerminated().thenRun(() -> ENGINES.remove(system));
     CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(),
@@ -144,13 +145,26 @@ public final class WorkflowEngine {
       String instanceId = requestId
           .map(r -> UUID.nameUUIDFromBytes((workflowId + "\n" + r).getBytes(StandardCharsets.UTF_8)).toString())
           .orElseGet(() -> UUID.randomUUID().toString());
-      StartSpec spec = new StartSpec(workflowId, d.version(), d.definition().steps(), merged, Map.of(),
-          Optional.empty(), requestId, Instant.now(), d.definition().timeout());
-      return store.markActive(instanceId, workflowId).thenCompose(x ->
+      return store.markActive(instanceId, workflowId).thenCompose(x -> admit(d, instanceId)).thenCompose(queued ->
           sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId)
-              .<StatusReply<InstanceView>>ask(reply -> new WorkflowInstance.Start(spec, reply), settings.askTimeout())
+              .<StatusReply<InstanceView>>ask(reply -> new WorkflowInstance.Start(new StartSpec(workflowId,
+                  d.version(), d.definition().steps(), merged, Map.of(), Optional.empty(), requestId, Instant.now(),
+                  d.definition().timeout(), d.definition().maxRunningInstances().isPresent(), queued), reply),
+                  settings.askTimeout())
               .thenApply(StatusReply::getValue));
     });
+  }
+
+  /** True when the workflow's running limit is reached and the instance must wait its turn. */
+  private CompletionStage<Boolean> admit(StoredDefinition d, String instanceId) {
+    if (d.definition().maxRunningInstances().isEmpty()) {
+      return CompletableFuture.completedFuture(false);
+    }
+    int limit = d.definition().maxRunningInstances().get();
+    return sharding.entityRefFor(WorkflowRunGate.ENTITY_TYPE_KEY, d.workflowId())
+        .<WorkflowRunGate.AdmitReply>ask(reply -> new WorkflowRunGate.Admit(instanceId, limit, reply),
+            settings.askTimeout())
+        .thenApply(reply -> reply instanceof WorkflowRunGate.Queued);
   }
 
   /** The spec of a sub-workflow child (its definition loaded from the store). */
@@ -164,7 +178,7 @@ public final class WorkflowEngine {
         params.fields().forEachRemaining(f -> given.put(f.getKey(), f.getValue()));
       }
       return new StartSpec(workflowId, d.version(), d.definition().steps(), mergeParams(d, given), Map.of(),
-          Optional.of(parent), Optional.empty(), runTime, d.definition().timeout());
+          Optional.of(parent), Optional.empty(), runTime, d.definition().timeout(), false, false);
     });
   }
 

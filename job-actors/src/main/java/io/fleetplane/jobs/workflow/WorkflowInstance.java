@@ -172,10 +172,12 @@ public final class WorkflowInstance
    * @param requestId the caller's de-duplication key, if any
    * @param runTime {@code now} in expressions: the top-level instance's start time
    * @param timeout the instance's own time limit (foreach iterations have none of their own)
+   * @param gated the workflow limits running instances: release the slot at the end
+   * @param queued over that limit now: start PAUSED until {@link WorkflowRunGate} resumes it
    */
   public record StartSpec(String workflowId, int version, List<StepDefinition> steps, Map<String, JsonNode> params,
       Map<String, JsonNode> loopVars, Optional<ParentRef> parent, Optional<String> requestId, Instant runTime,
-      Optional<Duration> timeout) implements CborSerializable {}
+      Optional<Duration> timeout, boolean gated, boolean queued) implements CborSerializable {}
 
   /** index is the foreach iteration, or -1 for a sub-workflow. */
   public record ParentRef(String instanceId, String stepId, int attempt, int index) implements CborSerializable {}
@@ -334,6 +336,11 @@ public final class WorkflowInstance
     List<Event> events = new ArrayList<>();
     events.add(new InstanceStarted(instanceId, start.spec(), now));
     Active started = (Active) apply(empty, events.get(0));
+    if (start.spec().queued()) {
+      // Over the workflow's running limit: wait, paused, for WorkflowRunGate to resume it.
+      events.add(new InstancePaused(now));
+      started = (Active) apply(started, events.get(1));
+    }
     events.addAll(advance(started, now));
     Metrics.increment("fleetplane_workflows_instances_started",
         Map.of("kind", start.spec().parent().isPresent() ? "child" : "top-level"));
@@ -352,6 +359,7 @@ public final class WorkflowInstance
 
   private Effect<Event, State> onWake(Active s, Wake wake) {
     if (s.status().terminal()) {
+      releaseSlot(s); // again: the first release may have been lost in the crash
       if (s.spec().parent().isEmpty()) {
         engine.store().markFinished(instanceId);
       }
@@ -812,6 +820,7 @@ public final class WorkflowInstance
           context.getLog().debug("Workflow instance {} finished: {} ({})", instanceId, f.status(), f.reason());
         }
         notifyParent(s);
+        releaseSlot(s);
         if (s.spec().parent().isEmpty()) {
           engine.store().markFinished(instanceId);
         }
@@ -922,7 +931,7 @@ public final class WorkflowInstance
     vars.put(spec.as(), items.get(index));
     StartSpec child = new StartSpec(s.spec().workflowId(), s.spec().version(), spec.steps(), s.spec().params(),
         vars, Optional.of(new ParentRef(instanceId, d.id(), attempt, index)), Optional.empty(), s.spec().runTime(),
-        Optional.empty());
+        Optional.empty(), false, false);
     engine.sharding().entityRefFor(ENTITY_TYPE_KEY, iterationPrefix(d.id(), attempt) + index)
         .tell(new Start(child, context.getSystem().ignoreRef()));
   }
@@ -961,6 +970,13 @@ public final class WorkflowInstance
       engine.sharding().entityRefFor(ENTITY_TYPE_KEY, p.instanceId()).tell(new ChildFinished(p.stepId(), p.attempt(),
           p.index(), s.status(), s.reason(), outputs));
     });
+  }
+
+  private void releaseSlot(Active s) {
+    if (s.spec().gated()) {
+      engine.sharding().entityRefFor(WorkflowRunGate.ENTITY_TYPE_KEY, s.spec().workflowId())
+          .tell(new WorkflowRunGate.Release(instanceId));
+    }
   }
 
   private void passivate() {

@@ -100,7 +100,7 @@ final class WorkflowFixture {
   }
 
   static InstanceView awaitFinished(WorkflowEngine engine, String instanceId, Duration timeout) {
-    return awaitView(engine, instanceId, timeout, v -> v.status() != InstanceStatus.RUNNING,
+    return awaitView(engine, instanceId, timeout, v -> v.status().terminal(),
         "instance " + instanceId + " finishes");
   }
 

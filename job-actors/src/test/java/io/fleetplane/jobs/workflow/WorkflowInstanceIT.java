@@ -261,6 +261,33 @@ class WorkflowInstanceIT {
   }
 
   @Test
+  void maxRunningInstancesQueuesTheRestAndRunsThemInArrivalOrder() {
+    store(engine, """
+        id: one-at-a-time
+        owner: it
+        maxRunningInstances: 1
+        steps:
+          - {id: work, type: wait, params: {duration: 300ms}}
+        """);
+    InstanceView first = start(engine, "one-at-a-time", Map.of());
+    InstanceView second = start(engine, "one-at-a-time", Map.of());
+    InstanceView third = start(engine, "one-at-a-time", Map.of());
+    assertEquals(InstanceStatus.RUNNING, first.status());
+    assertEquals(InstanceStatus.PAUSED, second.status(), "queued behind the first");
+    assertEquals(StepStatus.CREATED, step(second, "work").status());
+    assertEquals(InstanceStatus.PAUSED, third.status());
+    InstanceView a = awaitFinished(engine, first.instanceId(), Duration.ofSeconds(10));
+    InstanceView b = awaitFinished(engine, second.instanceId(), Duration.ofSeconds(10));
+    InstanceView c = awaitFinished(engine, third.instanceId(), Duration.ofSeconds(10));
+    for (InstanceView v : List.of(a, b, c)) {
+      assertEquals(InstanceStatus.SUCCEEDED, v.status());
+    }
+    // Never two at once: each one's work started after the previous one finished.
+    assertFalse(step(b, "work").startedAt().isBefore(a.finishedAt()), a.finishedAt() + " / " + step(b, "work"));
+    assertFalse(step(c, "work").startedAt().isBefore(b.finishedAt()));
+  }
+
+  @Test
   void cancelStopsRunningStepsAndChildren() {
     store(engine, """
         id: cancellable

@@ -53,7 +53,7 @@ class WorkflowSerializationTest {
         .parse(Files.readString(Path.of("../examples/backfill.yaml")));
     Instant at = Instant.parse("2024-05-01T10:00:00.123Z");
     StartSpec spec = new StartSpec("backfill", 3, d.steps(), d.params(), Map.of("date", JSON.readTree("\"x\"")),
-        Optional.of(new WorkflowInstance.ParentRef("p", "step2", 1, 7)), Optional.of("req-1"), at, Optional.of(java.time.Duration.ofMinutes(5)));
+        Optional.of(new WorkflowInstance.ParentRef("p", "step2", 1, 7)), Optional.of("req-1"), at, Optional.of(java.time.Duration.ofMinutes(5)), true, false);
     List<Event> events = List.of(
         new WorkflowInstance.InstanceStarted("i-1", spec, at),
         new WorkflowInstance.StepChanged("step1", StepStatus.SUCCEEDED, 1, "noop",

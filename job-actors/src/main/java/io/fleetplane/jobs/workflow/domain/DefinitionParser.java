@@ -55,7 +55,8 @@ public final class DefinitionParser {
   private static final Pattern STEP_ID = Pattern.compile("[A-Za-z_][A-Za-z0-9_-]{0,63}");
   private static final Pattern IDENTIFIER = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,63}");
   private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
-  private static final Set<String> TOP_FIELDS = Set.of("id", "description", "owner", "params", "steps", "timeout");
+  private static final Set<String> TOP_FIELDS = Set.of("id", "description", "owner", "params", "steps", "timeout",
+      "maxRunningInstances");
   private static final Set<String> STEP_FIELDS =
       Set.of("id", "type", "dependsOn", "if", "params", "retry", "timeout", "foreach");
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
@@ -178,11 +179,21 @@ public final class DefinitionParser {
         throw new InvalidDefinitionException(errors);
       }
       Optional<Duration> timeout = text(root, "timeout", null, base).map(t -> duration(t, null, "/timeout"));
+      Optional<Integer> maxRunning = Optional.empty();
+      JsonNode mr = root.get("maxRunningInstances");
+      if (mr != null) {
+        if (!mr.canConvertToExactIntegral() || mr.asInt() < 1 || mr.asInt() > 10_000) {
+          error(DefinitionError.INVALID, null, base + "/maxRunningInstances",
+              "maxRunningInstances is 1..10000 (1 runs instances one after another)");
+        } else {
+          maxRunning = Optional.of(mr.asInt());
+        }
+      }
       if (!errors.isEmpty()) {
         throw new InvalidDefinitionException(errors);
       }
       return new WorkflowDefinition(id, text(root, "description", null, base).orElse(""),
-          text(root, "owner", null, base).orElse(""), params, steps, timeout);
+          text(root, "owner", null, base).orElse(""), params, steps, timeout, maxRunning);
     }
 
     int countSteps(JsonNode steps) {

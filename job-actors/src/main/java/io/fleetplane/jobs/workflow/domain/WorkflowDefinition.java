@@ -18,6 +18,7 @@ import java.util.Optional;
  * @param params default parameter values; a start request may override them
  * @param steps the top-level DAG
  * @param timeout how long an instance may run in total before it fails as timed out
+ * @param maxRunningInstances at most this many instances run at once; more wait their turn
  */
 public record WorkflowDefinition(
     String id,
@@ -25,7 +26,8 @@ public record WorkflowDefinition(
     String owner,
     Map<String, JsonNode> params,
     List<StepDefinition> steps,
-    Optional<Duration> timeout) implements CborSerializable {
+    Optional<Duration> timeout,
+    Optional<Integer> maxRunningInstances) implements CborSerializable {
 
   /** Every step, including those inside foreach bodies (the size limit counts them all). */
   public int totalSteps() {

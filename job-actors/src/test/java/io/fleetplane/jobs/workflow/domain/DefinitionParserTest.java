@@ -258,6 +258,15 @@ class DefinitionParserTest {
   }
 
   @Test
+  void instanceLimitsParse() {
+    WorkflowDefinition d = parser.parse("id: wf\ntimeout: 2h\nmaxRunningInstances: 3\nsteps: [{id: a, type: noop}]\n");
+    assertEquals(Duration.ofHours(2), d.timeout().orElseThrow());
+    assertEquals(3, d.maxRunningInstances().orElseThrow());
+    DefinitionError e = only("id: wf\nmaxRunningInstances: 0\nsteps: [{id: a, type: noop}]\n");
+    assertEquals(2, e.line());
+  }
+
+  @Test
   void typosInFieldNamesAreRejected() {
     DefinitionError e = only("""
         id: wf
