@@ -24,6 +24,7 @@ final class ApiRoutes extends AllDirectives {
   private final HealthRoutes health;
   private final DistributionRoutes distributions;
   private final Authorization auth;
+  private final WorkflowRoutes workflows;
 
   ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health, DeviceQueries deviceQueries) {
     // Every /api/v1 route is wrapped in this directive; /health and /metrics stay open.
@@ -33,6 +34,7 @@ final class ApiRoutes extends AllDirectives {
     this.auth = auth;
     this.health = health;
     this.distributions = new DistributionRoutes(system, io.fleetplane.jobs.distribution.Distributions.get(system));
+    this.workflows = new WorkflowRoutes(io.fleetplane.jobs.workflow.WorkflowEngine.get(system));
   }
 
   Route routes() {
@@ -42,7 +44,9 @@ final class ApiRoutes extends AllDirectives {
             path("openapi.json", () -> get(() -> getFromResource(OPENAPI_RESOURCE, ContentTypes.APPLICATION_JSON))),
             devices.routes(),
             pathPrefixTest(PathMatchers.segment(Pattern.compile("documents|distributions")), group ->
-                auth.authorizeByMethod(Scope.JOBS_READ, Scope.JOBS_WRITE, distributions::apiRoutes))))),
+                auth.authorizeByMethod(Scope.JOBS_READ, Scope.JOBS_WRITE, distributions::apiRoutes)),
+            pathPrefixTest("workflows", () ->
+                auth.authorizeByMethod(Scope.WORKFLOWS_READ, Scope.WORKFLOWS_WRITE, workflows::routes))))),
         // Links are capabilities handed to recipients: the token in the path is the authorization.
         distributions.linkRoutes(),
         health.routes(),

@@ -72,6 +72,7 @@ public final class FleetplaneNode {
       }
       DeviceSession.init(system);
       io.fleetplane.jobs.distribution.Distributions.start(system);
+      io.fleetplane.jobs.workflow.WorkflowEngine.start(system);
       DeviceReadSide readSide = DeviceReadSide.start(system, persistence, ReadSideSettings.fromConfig(config));
       Optional<DeviceEventsIngest> ingest = node.runRegistry()
           ? Optional.of(DeviceEventsIngest.start(system, RegistrySettings.fromConfig(config), kafka))

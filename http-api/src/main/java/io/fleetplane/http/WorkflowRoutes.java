@@ -1,0 +1,292 @@
+package io.fleetplane.http;
+
+import akka.http.javadsl.model.HttpResponse;
+import akka.http.javadsl.model.StatusCode;
+import akka.http.javadsl.model.StatusCodes;
+import akka.http.javadsl.server.AllDirectives;
+import akka.http.javadsl.server.PathMatchers;
+import akka.http.javadsl.server.Route;
+import akka.pattern.StatusReply;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.fleetplane.config.ErrorCode;
+import io.fleetplane.config.InvalidInputException;
+import io.fleetplane.config.metrics.Metrics;
+import io.fleetplane.jobs.workflow.WorkflowDefinitionStore.StoredDefinition;
+import io.fleetplane.jobs.workflow.WorkflowEngine;
+import io.fleetplane.jobs.workflow.WorkflowInstance;
+import io.fleetplane.jobs.workflow.domain.DefinitionError;
+import io.fleetplane.jobs.workflow.domain.InvalidDefinitionException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * {@code /api/v1/workflows}: definitions (immutable versions) and their instances.
+ * <ul>
+ *   <li>{@code POST /workflows} (YAML or JSON body, optional {@code ?owner=}) stores a new version;
+ *   <li>{@code GET /workflows}, {@code GET /workflows/{id}} (versions),
+ *       {@code GET /workflows/{id}/versions/{v}} (with the source);
+ *   <li>{@code POST /workflows/{id}/instances} ({@code {"params":{}, "version":n, "requestId":"..."}});
+ *   <li>{@code GET /workflows/{id}/instances/{instanceId}} (state, steps, timeline),
+ *       {@code .../timeline}, {@code POST .../actions/cancel}, {@code POST .../actions/pause}, {@code .../actions/resume}, {@code .../actions/restart}
+ *       (a failed instance, from its failed steps).
+ * </ul>
+ * Takes only the engine, so authentication (workflows:read / workflows:write) can wrap it.
+ */
+public final class WorkflowRoutes extends AllDirectives {
+
+  private final WorkflowEngine engine;
+
+  public WorkflowRoutes(WorkflowEngine engine) {
+    this.engine = engine;
+  }
+
+  public Route routes() {
+    return pathPrefix("workflows", () -> concat(
+        pathEndOrSingleSlash(() -> concat(
+            post(() -> parameterOptional("owner", owner -> entity(
+                akka.http.javadsl.unmarshalling.Unmarshaller.entityToString(), body -> store(body, owner)))),
+            get(() -> onComplete(engine.store().list(), r -> complete(ok(r.get())))))),
+        pathPrefix(PathMatchers.segment(), this::workflow)));
+  }
+
+  private Route workflow(String workflowId) {
+    return concat(
+        pathEndOrSingleSlash(() -> get(() -> onComplete(engine.store().versions(workflowId), r -> r.get().isEmpty()
+            ? complete(notFound(workflowId, Optional.empty()))
+            : complete(ok(Map.of("workflowId", workflowId, "versions", r.get())))))),
+        path(PathMatchers.segment("versions").slash(PathMatchers.integerSegment()), version -> get(() ->
+            onComplete(engine.store().get(workflowId, Optional.of(version)), r -> complete(r.get()
+                .map(d -> ok(definitionDto(d))).orElseGet(() -> notFound(workflowId, Optional.of(version))))))),
+        pathPrefix("instances", () -> concat(
+            pathEndOrSingleSlash(() -> post(() -> entity(akka.http.javadsl.unmarshalling.Unmarshaller
+                .entityToString(), body -> startInstance(workflowId, parseJson(body))))),
+            pathPrefix(PathMatchers.segment(), instanceId -> instance(workflowId, instanceId)))));
+  }
+
+  private Route instance(String workflowId, String instanceId) {
+    return concat(
+        pathEndOrSingleSlash(() -> get(() -> withInstance(workflowId, instanceId, v -> complete(ok(v))))),
+        path("steps", () -> get(() -> parameterOptional("state", state -> parameterOptional("offset", offset ->
+            parameterOptional("limit", limit -> withInstance(workflowId, instanceId,
+                v -> complete(ok(stepsPage(v, state, offset, limit))))))))),
+        path("timeline", () -> get(() -> withInstance(workflowId, instanceId,
+            v -> complete(ok(Map.of("instanceId", instanceId, "timeline", v.timeline())))))),
+        path(PathMatchers.segment("actions").slash("cancel"), () -> post(() -> withInstance(workflowId, instanceId,
+            v -> onComplete(engine.cancel(instanceId, "cancelled through the API"), r -> cancelled(r.get()))))),
+        path(PathMatchers.segment("actions").slash("pause"), () -> post(() -> withInstance(workflowId, instanceId,
+            v -> onComplete(engine.pause(instanceId), r -> stateChange(r.get()))))),
+        path(PathMatchers.segment("actions").slash("resume"), () -> post(() -> withInstance(workflowId, instanceId,
+            v -> onComplete(engine.resume(instanceId), r -> stateChange(r.get()))))),
+        path(PathMatchers.segment("actions").slash("restart"), () -> post(() -> withInstance(workflowId, instanceId,
+            v -> onComplete(engine.restartFailed(instanceId), r -> r.get().isSuccess()
+                ? complete(ok(r.get().getValue()))
+                : complete(problem(StatusCodes.CONFLICT, WorkflowEngine.INSTANCE_NOT_FAILED,
+                    r.get().getError().getMessage(), null)))))));
+  }
+
+  private Route store(String body, Optional<String> owner) {
+    return onComplete(unwrap(engine.store().create(body, owner)), r -> {
+      if (r.isSuccess()) {
+        StoredDefinition d = r.get();
+        Metrics.increment("fleetplane_workflows_definitions_stored");
+        return complete(Json.response(StatusCodes.CREATED, Map.of("workflowId", d.workflowId(), "version",
+            d.version(), "owner", d.owner(), "description", d.description(), "createdAt", d.createdAt())));
+      }
+      return failure(r.failed().get());
+    });
+  }
+
+  private static JsonNode parseJson(String text) {
+    try {
+      return text.isBlank() ? Json.MAPPER.createObjectNode() : Json.MAPPER.readTree(text);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "the body is not JSON: " + e.getOriginalMessage());
+    }
+  }
+
+  private Route startInstance(String workflowId, JsonNode body) {
+    if (!body.isObject()) {
+      throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "the body is a JSON object: "
+          + "{\"params\": {...}, \"version\": n, \"requestId\": \"...\"}");
+    }
+    JsonNode params = body.path("params");
+    if (!params.isMissingNode() && !params.isObject()) {
+      throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "params is a JSON object of name -> value");
+    }
+    JsonNode version = body.path("version");
+    if (!version.isMissingNode() && !version.canConvertToExactIntegral()) {
+      throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "version is a positive integer");
+    }
+    JsonNode requestId = body.path("requestId");
+    if (!requestId.isMissingNode() && (!requestId.isTextual() || requestId.textValue().isBlank()
+        || requestId.textValue().length() > 200)) {
+      throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "requestId is a non-empty string of at most 200"
+          + " characters");
+    }
+    Map<String, JsonNode> given = new LinkedHashMap<>();
+    params.fields().forEachRemaining(f -> given.put(f.getKey(), f.getValue()));
+    return onComplete(unwrap(engine.startInstance(workflowId,
+        version.isMissingNode() ? Optional.empty() : Optional.of(version.intValue()), given,
+        requestId.isMissingNode() ? Optional.empty() : Optional.of(requestId.textValue()))), r -> r.isSuccess()
+        ? complete(Json.response(StatusCodes.CREATED, r.get()))
+        : failure(r.failed().get()));
+  }
+
+  private Route withInstance(String workflowId, String instanceId,
+      java.util.function.Function<WorkflowInstance.InstanceView, Route> inner) {
+    return onComplete(unwrap(engine.get(instanceId)), r -> {
+      if (r.isFailure()) {
+        return failure(r.failed().get());
+      }
+      if (r.get() instanceof WorkflowInstance.InstanceFound f && f.instance().workflowId().equals(workflowId)) {
+        return inner.apply(f.instance());
+      }
+      return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.INSTANCE_NOT_FOUND,
+          "No instance " + instanceId + " of workflow " + workflowId + ".", null));
+    });
+  }
+
+  /** Steps of an instance, optionally only those in one state, a page at a time (definition order). */
+  private static Map<String, Object> stepsPage(WorkflowInstance.InstanceView v, Optional<String> state,
+      Optional<String> offset, Optional<String> limit) {
+    Optional<io.fleetplane.jobs.workflow.domain.StepStatus> wanted = state.map(st -> {
+      try {
+        return io.fleetplane.jobs.workflow.domain.StepStatus.valueOf(st.toUpperCase(java.util.Locale.ROOT)
+            .replace('-', '_'));
+      } catch (IllegalArgumentException e) {
+        throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "state is one of "
+            + java.util.Arrays.toString(io.fleetplane.jobs.workflow.domain.StepStatus.values()));
+      }
+    });
+    int from = intParam(offset, 0, "offset", 0, Integer.MAX_VALUE);
+    int size = intParam(limit, 100, "limit", 1, 1000);
+    var matching = v.steps().stream().filter(st -> wanted.map(w -> st.status() == w).orElse(true)).toList();
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("instanceId", v.instanceId());
+    out.put("total", matching.size());
+    out.put("offset", from);
+    out.put("steps", matching.subList(Math.min(from, matching.size()), Math.min(matching.size(),
+        (int) Math.min((long) from + size, Integer.MAX_VALUE))));
+    return out;
+  }
+
+  private static int intParam(Optional<String> raw, int fallback, String name, int min, int max) {
+    if (raw.isEmpty()) {
+      return fallback;
+    }
+    try {
+      int v = Integer.parseInt(raw.get());
+      if (v >= min && v <= max) {
+        return v;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new InvalidInputException(ErrorCode.REQUEST_INVALID, name + " is an integer in [" + min + ", " + max + "]");
+  }
+
+  private Route stateChange(StatusReply<WorkflowInstance.InstanceView> reply) {
+    return reply.isSuccess() ? complete(ok(reply.getValue()))
+        : complete(problem(StatusCodes.CONFLICT, WorkflowEngine.INSTANCE_STATE_CONFLICT, reply.getError().getMessage(),
+            null));
+  }
+
+  private Route cancelled(StatusReply<WorkflowInstance.InstanceView> reply) {
+    if (reply.isSuccess()) {
+      return complete(ok(reply.getValue()));
+    }
+    return complete(problem(StatusCodes.CONFLICT, WorkflowEngine.INSTANCE_FINISHED, reply.getError().getMessage(),
+        null));
+  }
+
+  /** Known failures become problem documents here; anything else goes to the shared handler. */
+  private Route failure(Throwable t) {
+    if (t instanceof InvalidDefinitionException e) {
+      return complete(invalidDefinition(e));
+    }
+    if (t instanceof WorkflowEngine.WorkflowNotFoundException e) {
+      return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.NOT_FOUND, e.getMessage(), null));
+    }
+    if (t instanceof InvalidInputException e) {
+      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowEngine.INVALID_PARAMS, e.getMessage(), "params"));
+    }
+    throw t instanceof RuntimeException re ? re : new IllegalStateException(t);
+  }
+
+  /** 400 naming every error, each with its step and line, the first one's code as the code. */
+  private static HttpResponse invalidDefinition(InvalidDefinitionException e) {
+    ObjectNode body = baseProblem(StatusCodes.BAD_REQUEST, e.code(), e.getMessage(), null);
+    ArrayNode errors = body.putArray("errors");
+    for (DefinitionError err : e.errors()) {
+      ObjectNode o = errors.addObject();
+      o.put("code", err.code());
+      if (err.stepId() != null) {
+        o.put("step", err.stepId());
+      }
+      o.put("line", err.line());
+      o.put("message", err.message());
+    }
+    Metrics.increment("fleetplane_workflows_rejected_requests", Map.of("code", e.code()));
+    return HttpResponse.create().withStatus(StatusCodes.BAD_REQUEST).withEntity(Problem.PROBLEM_JSON,
+        body.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  private static HttpResponse problem(StatusCode status, String code, String detail, String field) {
+    if (status.intValue() < 500) {
+      Metrics.increment("fleetplane_workflows_rejected_requests", Map.of("code", code));
+    }
+    return new Problem("urn:fleetplane:problem:" + code, status.reason(), status.intValue(), code, detail, field)
+        .toResponse();
+  }
+
+  private static ObjectNode baseProblem(StatusCode status, String code, String detail, String field) {
+    ObjectNode o = Json.MAPPER.createObjectNode();
+    o.put("type", "urn:fleetplane:problem:" + code);
+    o.put("title", status.reason());
+    o.put("status", status.intValue());
+    o.put("code", code);
+    o.put("detail", detail);
+    if (field != null) {
+      o.put("field", field);
+    }
+    return o;
+  }
+
+  private static HttpResponse notFound(String workflowId, Optional<Integer> version) {
+    return problem(StatusCodes.NOT_FOUND, WorkflowEngine.NOT_FOUND, "No workflow " + workflowId
+        + version.map(v -> " version " + v).orElse("") + " is stored.", null);
+  }
+
+  private static HttpResponse ok(Object body) {
+    return Json.response(StatusCodes.OK, body);
+  }
+
+  private static Map<String, Object> definitionDto(StoredDefinition d) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("workflowId", d.workflowId());
+    out.put("version", d.version());
+    out.put("owner", d.owner());
+    out.put("description", d.description());
+    out.put("createdAt", d.createdAt());
+    out.put("format", d.format());
+    out.put("source", d.source());
+    out.put("steps", d.definition().totalSteps());
+    return out;
+  }
+
+  /** Completion stages fail with CompletionException around the real cause; unwrap it. */
+  private static <T> CompletionStage<T> unwrap(CompletionStage<T> stage) {
+    return stage.handle((v, e) -> {
+      if (e == null) {
+        return v;
+      }
+      Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+      throw cause instanceof RuntimeException re ? re : new CompletionException(cause);
+    });
+  }
+}

@@ -1,0 +1,137 @@
+package io.fleetplane.jobs.workflow;
+
+import akka.actor.typed.ActorRef;
+import akka.actor.typed.ActorSystem;
+import akka.cluster.sharding.typed.javadsl.ClusterSharding;
+import akka.cluster.sharding.typed.javadsl.Entity;
+import akka.cluster.sharding.typed.javadsl.EntityTypeKey;
+import akka.persistence.typed.PersistenceId;
+import akka.persistence.typed.javadsl.CommandHandler;
+import akka.persistence.typed.javadsl.Effect;
+import akka.persistence.typed.javadsl.EventHandler;
+import akka.persistence.typed.javadsl.EventSourcedBehavior;
+import io.fleetplane.config.CborSerializable;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The per-workflow concurrency limit ({@code maxRunningInstances} in a definition): one
+ * event-sourced entity per workflow id holds the instances running and those queued, in arrival
+ * order. An instance over the limit starts PAUSED and is resumed when a running one finishes and
+ * releases its slot (finishing instances release at least once; releases are idempotent).
+ * Strategy: parallel up to N, first in first out; N = 1 is "sequential".
+ */
+public final class WorkflowRunGate
+    extends EventSourcedBehavior<WorkflowRunGate.Command, WorkflowRunGate.Event, WorkflowRunGate.State> {
+
+  public sealed interface Command extends CborSerializable {}
+
+  /** Asks for a slot; replies {@link Admitted} or {@link Queued}. Idempotent per instance. */
+  public record Admit(String instanceId, int limit, ActorRef<AdmitReply> replyTo) implements Command {}
+
+  /** The instance finished (or was cancelled while queued): frees its slot or its place. */
+  public record Release(String instanceId) implements Command {}
+
+  public sealed interface AdmitReply extends CborSerializable {}
+
+  public record Admitted(String instanceId) implements AdmitReply {}
+
+  public record Queued(String instanceId, int position) implements AdmitReply {}
+
+  public sealed interface Event extends CborSerializable {}
+
+  public record InstanceAdmitted(String instanceId, int limit) implements Event {}
+
+  public record InstanceQueued(String instanceId, int limit) implements Event {}
+
+  public record InstanceReleased(String instanceId) implements Event {}
+
+  public record State(List<String> running, List<String> queued, int limit) implements CborSerializable {}
+
+  public static final EntityTypeKey<Command> ENTITY_TYPE_KEY = EntityTypeKey.create(Command.class, "WorkflowRunGate");
+
+  private final ClusterSharding sharding;
+  private final ActorSystem<?> system;
+
+  static void init(ActorSystem<?> system) {
+    ClusterSharding.get(system).init(Entity.of(ENTITY_TYPE_KEY,
+        ctx -> new WorkflowRunGate(ctx.getEntityId(), system)));
+  }
+
+  private WorkflowRunGate(String workflowId, ActorSystem<?> system) {
+    super(PersistenceId.of(ENTITY_TYPE_KEY.name(), workflowId));
+    this.system = system;
+    this.sharding = ClusterSharding.get(system);
+  }
+
+  @Override
+  public State emptyState() {
+    return new State(List.of(), List.of(), 1);
+  }
+
+  @Override
+  public CommandHandler<Command, Event, State> commandHandler() {
+    return newCommandHandlerBuilder().forAnyState()
+        .onCommand(Admit.class, this::onAdmit)
+        .onCommand(Release.class, this::onRelease)
+        .build();
+  }
+
+  private Effect<Event, State> onAdmit(State s, Admit a) {
+    if (s.running().contains(a.instanceId())) {
+      a.replyTo().tell(new Admitted(a.instanceId()));
+      return Effect().none();
+    }
+    if (s.queued().contains(a.instanceId())) {
+      a.replyTo().tell(new Queued(a.instanceId(), s.queued().indexOf(a.instanceId()) + 1));
+      return Effect().none();
+    }
+    if (s.running().size() < a.limit() && s.queued().isEmpty()) {
+      return Effect().persist(new InstanceAdmitted(a.instanceId(), a.limit()))
+          .thenRun(x -> a.replyTo().tell(new Admitted(a.instanceId())));
+    }
+    return Effect().persist(new InstanceQueued(a.instanceId(), a.limit()))
+        .thenRun(x -> a.replyTo().tell(new Queued(a.instanceId(), x.queued().size())));
+  }
+
+  private Effect<Event, State> onRelease(State s, Release r) {
+    if (!s.running().contains(r.instanceId()) && !s.queued().contains(r.instanceId())) {
+      return Effect().none();
+    }
+    List<Event> events = new ArrayList<>();
+    events.add(new InstanceReleased(r.instanceId()));
+    State after = apply(s, events.get(0));
+    while (after.running().size() < after.limit() && !after.queued().isEmpty()) {
+      Event next = new InstanceAdmitted(after.queued().get(0), after.limit());
+      events.add(next);
+      after = apply(after, next);
+    }
+    return Effect().persist(events).thenRun(x -> events.stream()
+        .filter(e -> e instanceof InstanceAdmitted).map(e -> ((InstanceAdmitted) e).instanceId())
+        .forEach(id -> sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, id)
+            .tell(new WorkflowInstance.Resume(system.ignoreRef()))));
+  }
+
+  @Override
+  public EventHandler<State, Event> eventHandler() {
+    return (s, e) -> apply(s, e);
+  }
+
+  private static State apply(State s, Event e) {
+    List<String> running = new ArrayList<>(s.running());
+    List<String> queued = new ArrayList<>(s.queued());
+    int limit = s.limit();
+    if (e instanceof InstanceAdmitted a) {
+      queued.remove(a.instanceId());
+      running.add(a.instanceId());
+      limit = a.limit();
+    } else if (e instanceof InstanceQueued q) {
+      queued.add(q.instanceId());
+      limit = q.limit();
+    } else if (e instanceof InstanceReleased r) {
+      running.remove(r.instanceId());
+      queued.remove(r.instanceId());
+    }
+    return new State(List.copyOf(running), List.copyOf(queued), limit);
+  }
+}

@@ -1,0 +1,29 @@
+package io.fleetplane.jobs.workflow.domain;
+
+import java.util.Arrays;
+import java.util.Optional;
+
+/** The step types this engine runs. The YAML name is the lower-case, hyphenated form. */
+public enum StepType {
+  NOOP("noop"),
+  WAIT("wait"),
+  HTTP("http"),
+  FOREACH("foreach"),
+  SUBWORKFLOW("subworkflow");
+
+  private final String yamlName;
+
+  StepType(String yamlName) {
+    this.yamlName = yamlName;
+  }
+
+  public String yamlName() {
+    return yamlName;
+  }
+
+  /** Accepts Maestro's spelling too ({@code NoOp}, {@code ForEach}). */
+  public static Optional<StepType> parse(String name) {
+    String n = name.toLowerCase(java.util.Locale.ROOT).replace("_", "").replace("-", "");
+    return Arrays.stream(values()).filter(t -> t.yamlName.replace("-", "").equals(n)).findFirst();
+  }
+}

@@ -1,0 +1,111 @@
+package io.fleetplane.jobs.workflow.domain;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.fleetplane.config.CborSerializable;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A parsed, validated workflow: the same records whether it was written in YAML or JSON. An
+ * instance carries the DAG it runs (its own copy, in its first journal event), so a later version
+ * of the definition never changes a running instance.
+ *
+ * @param id workflow id (stable across versions)
+ * @param description what it does, for people
+ * @param owner who answers for it
+ * @param params default parameter values; a start request may override them
+ * @param steps the top-level DAG
+ * @param timeout how long an instance may run in total before it fails as timed out
+ * @param maxRunningInstances at most this many instances run at once; more wait their turn
+ */
+public record WorkflowDefinition(
+    String id,
+    String description,
+    String owner,
+    Map<String, JsonNode> params,
+    List<StepDefinition> steps,
+    Optional<Duration> timeout,
+    Optional<Integer> maxRunningInstances) implements CborSerializable {
+
+  /** Every step, including those inside foreach bodies (the size limit counts them all). */
+  public int totalSteps() {
+    return countSteps(steps);
+  }
+
+  private static int countSteps(List<StepDefinition> steps) {
+    int n = 0;
+    for (StepDefinition s : steps) {
+      n++;
+      if (s.foreach().isPresent()) {
+        n += countSteps(s.foreach().get().steps());
+      }
+    }
+    return n;
+  }
+
+  /**
+   * One node of the DAG.
+   *
+   * @param id unique among its siblings; expressions refer to its outputs as {@code steps.<id>}
+   * @param type one of {@link StepType}
+   * @param dependsOn upstream step ids (siblings)
+   * @param condition CEL; the step runs only when it evaluates to true, otherwise it is skipped
+   * @param params inputs; strings holding {@code ${...}} are CEL, everything else is literal
+   * @param retry how failures are retried
+   * @param timeout how long one attempt may run before it is timed out
+   * @param foreach the loop of a {@code foreach} step
+   * @param line the line of the step in the source (1-based), for error messages
+   */
+  public record StepDefinition(
+      String id,
+      StepType type,
+      List<String> dependsOn,
+      Optional<String> condition,
+      Map<String, JsonNode> params,
+      RetryPolicy retry,
+      Optional<Duration> timeout,
+      Optional<ForeachSpec> foreach,
+      int line) implements CborSerializable {}
+
+  /**
+   * @param items CEL evaluating to a list; one child instance runs per element
+   * @param as the name the element has in the body's expressions
+   * @param concurrency how many iterations run at once
+   * @param steps the body: a DAG run once per element
+   */
+  public record ForeachSpec(String items, String as, int concurrency, List<StepDefinition> steps)
+      implements CborSerializable {}
+
+  /**
+   * @param maxAttempts attempts in total (1 = no retry)
+   * @param backoff delay before the first retry; doubles per attempt
+   * @param maxBackoff the cap on that delay
+   * @param retryOn which failure kinds are retried
+   */
+  public record RetryPolicy(int maxAttempts, Duration backoff, Duration maxBackoff, List<FailureKind> retryOn)
+      implements CborSerializable {
+
+    public static final RetryPolicy NONE = new RetryPolicy(1, Duration.ofSeconds(1), Duration.ofMinutes(1),
+        List.of(FailureKind.PLATFORM, FailureKind.USER));
+
+    /** The delay before attempt {@code nextAttempt} (2 = the first retry). */
+    public Duration delayBefore(int nextAttempt) {
+      long factor = 1L << Math.min(30, Math.max(0, nextAttempt - 2));
+      Duration d = backoff.multipliedBy(factor);
+      return d.compareTo(maxBackoff) > 0 ? maxBackoff : d;
+    }
+
+    public boolean retries(FailureKind kind, int attempt) {
+      return attempt < maxAttempts && retryOn.contains(kind);
+    }
+  }
+
+  /** Platform errors (network, 5xx, timeouts) are usually transient; user errors (4xx, bad input) not. */
+  public enum FailureKind { PLATFORM, USER }
+
+  public Optional<StepDefinition> step(String stepId) {
+    return steps.stream().filter(s -> s.id().equals(stepId)).findFirst();
+  }
+}

@@ -1,0 +1,282 @@
+package io.fleetplane.jobs.workflow.domain;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class DefinitionParserTest {
+
+  private final DefinitionParser parser = new DefinitionParser(new Expressions(Expressions.Limits.DEFAULT),
+      DefinitionParser.DEFAULT_MAX_STEPS, 1000);
+
+  @Test
+  void theBackfillExampleLoads() throws Exception {
+    String yaml = Files.readString(Path.of("../examples/backfill.yaml"));
+    WorkflowDefinition d = parser.parse(yaml);
+    assertEquals("backfill", d.id());
+    assertEquals("data-platform", d.owner());
+    assertEquals(2, d.steps().size());
+    assertEquals(3, d.totalSteps());
+    var step2 = d.step("step2").orElseThrow();
+    assertEquals(StepType.FOREACH, step2.type());
+    assertEquals(List.of("step1"), step2.dependsOn());
+    var loop = step2.foreach().orElseThrow();
+    assertEquals("steps.step1.dates", loop.items());
+    assertEquals("date", loop.as());
+    assertEquals(10, loop.concurrency());
+    assertEquals("job1", loop.steps().get(0).id());
+    assertEquals(12, d.step("step1").orElseThrow().line());
+  }
+
+  @Test
+  void yamlAndJsonGiveTheSameModel() {
+    String yaml = """
+        id: wf
+        steps:
+          - id: a
+            type: http
+            params: {url: "http://x/${params.p}"}
+            retry: {maxAttempts: 3, backoff: 2s}
+            timeout: 30s
+          - id: b
+            type: noop
+            dependsOn: [a]
+            if: "steps.a.status == 200"
+        """;
+    String json = """
+        {"id": "wf", "steps": [
+          {"id": "a", "type": "http", "params": {"url": "http://x/${params.p}"},
+           "retry": {"maxAttempts": 3, "backoff": "2s"}, "timeout": "30s"},
+          {"id": "b", "type": "noop", "dependsOn": ["a"], "if": "steps.a.status == 200"}]}
+        """;
+    WorkflowDefinition fromYaml = parser.parse(yaml);
+    WorkflowDefinition fromJson = parser.parse(json);
+    // Lines differ by format; everything else is the same.
+    assertEquals(strip(fromYaml), strip(fromJson));
+    assertEquals(3, fromYaml.steps().get(0).retry().maxAttempts());
+    assertEquals(Duration.ofSeconds(30), fromYaml.steps().get(0).timeout().orElseThrow());
+  }
+
+  private static String strip(WorkflowDefinition d) {
+    return d.toString().replaceAll("line=\\d+", "line=?");
+  }
+
+  private DefinitionError only(String yaml) {
+    InvalidDefinitionException e = assertThrows(InvalidDefinitionException.class, () -> parser.parse(yaml));
+    assertEquals(1, e.errors().size(), e.errors().toString());
+    return e.errors().get(0);
+  }
+
+  @Test
+  void aCycleNamesAStepAndItsLine() {
+    DefinitionError e = only("""
+        id: wf
+        steps:
+          - id: a
+            type: noop
+            dependsOn: [c]
+          - id: b
+            type: noop
+            dependsOn: [a]
+          - id: c
+            type: noop
+            dependsOn: [b]
+        """);
+    assertEquals(DefinitionError.CYCLE, e.code());
+    assertEquals("a", e.stepId());
+    assertEquals(3, e.line());
+    assertTrue(e.message().contains("a -> c -> b -> a"), e.message());
+  }
+
+  @Test
+  void unknownDependencyAndUnknownStepOutputAreUnknownReferences() {
+    DefinitionError dep = only("""
+        id: wf
+        steps:
+          - id: a
+            type: noop
+            dependsOn: [ghost]
+        """);
+    assertEquals(DefinitionError.UNKNOWN_REFERENCE, dep.code());
+    assertEquals("a", dep.stepId());
+    assertEquals(3, dep.line());
+
+    DefinitionError output = only("""
+        id: wf
+        steps:
+          - id: a
+            type: noop
+          - id: b
+            type: noop
+            params:
+              x: "${steps.a.y}"
+        """);
+    assertEquals(DefinitionError.UNKNOWN_REFERENCE, output.code());
+    assertEquals("b", output.stepId());
+    assertEquals(8, output.line(), "the line of the parameter that reads it");
+    assertTrue(output.message().contains("steps.a"), output.message());
+  }
+
+  @Test
+  void unknownStepType() {
+    DefinitionError e = only("""
+        id: wf
+        steps:
+          - id: a
+            type: teleport
+        """);
+    assertEquals(DefinitionError.UNKNOWN_STEP_TYPE, e.code());
+    assertEquals("a", e.stepId());
+    assertEquals(4, e.line());
+  }
+
+  @Test
+  void badCelAndUnknownNamesInCel() {
+    DefinitionError syntax = only("""
+        id: wf
+        steps:
+          - id: a
+            type: noop
+            if: "params.x =="
+        """);
+    assertEquals(DefinitionError.BAD_EXPRESSION, syntax.code());
+    assertEquals("a", syntax.stepId());
+    assertEquals(5, syntax.line());
+
+    DefinitionError unknownName = only("""
+        id: wf
+        steps:
+          - id: a
+            type: noop
+            params:
+              v: "${java.lang.System.exit(1)}"
+        """);
+    assertEquals(DefinitionError.BAD_EXPRESSION, unknownName.code());
+    assertEquals(6, unknownName.line());
+  }
+
+  @Test
+  void duplicateIdsNameTheFirstLine() {
+    DefinitionError e = only("""
+        id: wf
+        steps:
+          - id: a
+            type: noop
+          - id: a
+            type: noop
+        """);
+    assertEquals(DefinitionError.DUPLICATE_STEP_ID, e.code());
+    assertEquals("a", e.stepId());
+    assertEquals(5, e.line());
+    assertTrue(e.message().contains("line 3"), e.message());
+  }
+
+  @Test
+  void moreStepsThanTheLimitIsRejectedCountingForeachBodies() {
+    DefinitionParser small = new DefinitionParser(new Expressions(Expressions.Limits.DEFAULT), 3, 10);
+    DefinitionError e = assertThrows(InvalidDefinitionException.class, () -> small.parse("""
+        id: wf
+        steps:
+          - id: a
+            type: noop
+          - id: b
+            type: foreach
+            foreach:
+              items: "range(3)"
+              as: i
+              steps:
+                - id: c
+                  type: noop
+                - id: d
+                  type: noop
+        """)).errors().get(0);
+    assertEquals(DefinitionError.TOO_MANY_STEPS, e.code());
+    assertEquals(2, e.line());
+    assertTrue(e.message().contains("4 steps"), e.message());
+
+    StringBuilder big = new StringBuilder("id: wf\nsteps:\n");
+    for (int i = 0; i <= DefinitionParser.DEFAULT_MAX_STEPS; i++) {
+      big.append("  - {id: s").append(i).append(", type: noop}\n");
+    }
+    assertEquals(DefinitionError.TOO_MANY_STEPS,
+        assertThrows(InvalidDefinitionException.class, () -> parser.parse(big.toString())).code());
+  }
+
+  @Test
+  void foreachBodiesAreValidatedInTheirOwnScope() {
+    WorkflowDefinition ok = parser.parse("""
+        id: nested
+        steps:
+          - id: outer
+            type: foreach
+            foreach:
+              items: "range(2)"
+              as: i
+              steps:
+                - id: inner
+                  type: foreach
+                  foreach:
+                    items: "range(2)"
+                    as: j
+                    steps:
+                      - {id: leaf, type: noop, params: {cell: "${i * 10 + j}"}}
+        """);
+    assertEquals(3, ok.totalSteps());
+
+    DefinitionError e = only("""
+        id: nested
+        steps:
+          - id: outer
+            type: foreach
+            foreach:
+              items: "range(2)"
+              as: i
+              steps:
+                - {id: leaf, type: noop, params: {cell: "${j}"}}
+        """);
+    assertEquals(DefinitionError.BAD_EXPRESSION, e.code());
+    assertEquals("leaf", e.stepId());
+    assertEquals(9, e.line());
+  }
+
+  @Test
+  void yamlSyntaxErrorsCarryTheirLine() {
+    InvalidDefinitionException e = assertThrows(InvalidDefinitionException.class, () -> parser.parse("""
+        id: wf
+        steps:
+          - id: a
+            type: [noop
+        """));
+    assertEquals(DefinitionError.INVALID, e.code());
+    assertTrue(e.errors().get(0).line() >= 4, e.errors().toString());
+  }
+
+  @Test
+  void instanceLimitsParse() {
+    WorkflowDefinition d = parser.parse("id: wf\ntimeout: 2h\nmaxRunningInstances: 3\nsteps: [{id: a, type: noop}]\n");
+    assertEquals(Duration.ofHours(2), d.timeout().orElseThrow());
+    assertEquals(3, d.maxRunningInstances().orElseThrow());
+    DefinitionError e = only("id: wf\nmaxRunningInstances: 0\nsteps: [{id: a, type: noop}]\n");
+    assertEquals(2, e.line());
+  }
+
+  @Test
+  void typosInFieldNamesAreRejected() {
+    DefinitionError e = only("""
+        id: wf
+        steps:
+          - id: a
+            type: noop
+            dependOn: [b]
+        """);
+    assertEquals(DefinitionError.INVALID, e.code());
+    assertEquals(5, e.line());
+    assertTrue(e.message().contains("dependOn"), e.message());
+  }
+}
