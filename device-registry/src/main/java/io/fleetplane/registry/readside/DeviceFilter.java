@@ -19,12 +19,16 @@ import java.util.TreeMap;
  * @param connection only sessions whose liveness, computed now with the registry's rule, is this
  * @param attributes attribute name -> text form that must be equal (a JSON string compares
  *     unquoted, any other value as compact JSON, e.g. {@code 42} or {@code true})
+ * @param includeCanary also cover canary sessions (RAE serials starting with
+ *     {@link io.fleetplane.config.ids.CanaryTag#RAE_PREFIX}); off by default, so synthetic load
+ *     never shows up in what operators count
  */
 public record DeviceFilter(
     Optional<String> raeSerial,
     Optional<String> testState,
     Optional<Liveness.Connection> connection,
-    SortedMap<String, String> attributes) {
+    SortedMap<String, String> attributes,
+    boolean includeCanary) {
 
   /** Attribute names are 1-128 characters in the payload contract, and so in the table. */
   public static final int MAX_ATTRIBUTE_NAME_LENGTH = 128;
@@ -32,7 +36,7 @@ public record DeviceFilter(
   public static final int MAX_ATTRIBUTE_FILTERS = 16;
 
   public static final DeviceFilter ALL =
-      new DeviceFilter(Optional.empty(), Optional.empty(), Optional.empty(), new TreeMap<>());
+      new DeviceFilter(Optional.empty(), Optional.empty(), Optional.empty(), new TreeMap<>(), false);
 
   public DeviceFilter {
     attributes = java.util.Collections.unmodifiableSortedMap(new TreeMap<>(attributes));
@@ -40,7 +44,12 @@ public record DeviceFilter(
 
   public static DeviceFilter of(Optional<String> raeSerial, Optional<String> testState,
       Optional<Liveness.Connection> connection, Map<String, String> attributes) {
-    return new DeviceFilter(raeSerial, testState, connection, new TreeMap<>(attributes));
+    return new DeviceFilter(raeSerial, testState, connection, new TreeMap<>(attributes), false);
+  }
+
+  /** The same filter, with canary sessions included or not. */
+  public DeviceFilter withCanary(boolean include) {
+    return new DeviceFilter(raeSerial, testState, connection, attributes, include);
   }
 
   /**
@@ -54,6 +63,9 @@ public record DeviceFilter(
     connection.ifPresent(v -> canonical.append("|conn=").append(v));
     attributes.forEach((name, value) -> canonical.append("|attr=").append(name.length()).append(':').append(name)
         .append(value.length()).append(':').append(value));
+    if (includeCanary) {
+      canonical.append("|canary");
+    }
     try {
       byte[] digest = MessageDigest.getInstance("SHA-256").digest(canonical.toString().getBytes(StandardCharsets.UTF_8));
       return HexFormat.of().formatHex(digest, 0, 8);
