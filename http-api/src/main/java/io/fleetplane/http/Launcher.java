@@ -11,7 +11,8 @@ import picocli.CommandLine.Option;
 /** {@code ./fleetplane <subcommand>}: the one entry point. */
 @Command(name = "fleetplane", mixinStandardHelpOptions = true,
     description = "Fleetplane: an actor-based control plane for MQTT devices.",
-    subcommands = {Launcher.Local.class, Launcher.Node.class, Launcher.Bridge.class, Launcher.Bench.class})
+    subcommands = {Launcher.Local.class, Launcher.Node.class, Launcher.Bridge.class, Launcher.Bench.class,
+        CanaryCommand.class})
 public final class Launcher implements Runnable {
 
   @Override

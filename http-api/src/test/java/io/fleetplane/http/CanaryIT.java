@@ -142,6 +142,26 @@ class CanaryIT {
     assertEquals("includeCanary", json(invalid).path("field").asText());
   }
 
+  @Test
+  void theCommandLineRunsACanaryWithATokenAndExitsZeroOnPass(@TempDir Path dir) throws Exception {
+    Path token = Files.writeString(dir.resolve("token"), "not-checked-yet\n");
+    Path reports = dir.resolve("reports");
+    int exit = new picocli.CommandLine(new Launcher()).execute("canary", "--clients", "20", "--messages", "2",
+        "--http-url", "http://127.0.0.1:" + node.httpPort(), "--mqtt-url", mqttUri, "--token", token.toString(),
+        "--report-dir", reports.toString(), "--verify-timeout-s", "30");
+    assertEquals(0, exit, "pass verdict exits 0");
+    try (var files = Files.list(reports)) {
+      List<String> names = files.map(p -> p.getFileName().toString()).sorted().toList();
+      assertEquals(2, names.size(), names.toString());
+      assertTrue(names.get(0).endsWith(".json") && names.get(1).endsWith(".png"), names.toString());
+    }
+
+    int unreachable = new picocli.CommandLine(new Launcher()).execute("canary", "--clients", "2", "--messages", "1",
+        "--http-url", "http://127.0.0.1:" + node.httpPort(), "--mqtt-url", "tcp://127.0.0.1:"
+            + io.fleetplane.testkit.infra.FreePorts.next(), "--report-dir", reports.toString());
+    assertEquals(1, unreachable, "connections refused: a fail verdict exits 1");
+  }
+
   private static long total(java.net.http.HttpResponse<String> response) {
     try {
       return json(response).path("total").asLong();
