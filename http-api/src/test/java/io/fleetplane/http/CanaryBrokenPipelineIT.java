@@ -13,6 +13,7 @@ import io.fleetplane.testkit.infra.EmbeddedKafka;
 import io.fleetplane.testkit.infra.EmbeddedMqttBroker;
 import io.fleetplane.testkit.infra.PostgresEndpoint;
 import io.fleetplane.testkit.infra.TestPostgres;
+import java.time.Duration;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -37,6 +38,7 @@ class CanaryBrokenPipelineIT {
     mqttUri = EmbeddedMqttBroker.shared().serverUri();
     Map<String, Object> config = NodeFixture.nodeConfig(db, kafka.bootstrapServers(), mqttUri, "canary-broken");
     config.put("fleetplane.node.run-registry", false);
+    config.putAll(CanaryIT.scheduled());
     node = NodeFixture.startNode(config);
   }
 
@@ -51,6 +53,26 @@ class CanaryBrokenPipelineIT {
     if (db != null) {
       TestPostgres.dropSchema(db);
     }
+  }
+
+  @Test
+  void theScheduledCanaryFailsAndTheHeartbeatReportsBroken() throws Exception {
+    var runs = NodeFixture.awaitResponse(node.httpPort(), "/api/v1/canary/runs",
+        r -> r.statusCode() == 200 && r.body().contains("\"passed\""), Duration.ofSeconds(60));
+    var run = NodeFixture.json(runs).path("runs").get(0);
+    assertFalse(run.path("passed").asBoolean(), runs.body());
+    assertTrue(run.path("diagnosis").asText().contains("processed by the registry"), runs.body());
+
+    var heartbeat = NodeFixture.awaitResponse(node.httpPort(), "/api/v1/canary/heartbeat",
+        r -> r.statusCode() == 503, Duration.ofSeconds(30));
+    var status = NodeFixture.json(heartbeat);
+    assertEquals("BROKEN", status.path("state").asText());
+    assertTrue(status.path("problem").asText().contains("not visible over HTTP"), heartbeat.body());
+    assertTrue(status.path("problem").asText().contains("session not found"), heartbeat.body());
+
+    NodeFixture.awaitResponse(node.httpPort(), "/metrics",
+        r -> r.body().contains("fleetplane_canary_heartbeat_ok 0") && r.body().contains("fleetplane_canary_heartbeat_failures")
+            && r.body().contains("verdict=\"fail\""), Duration.ofSeconds(20));
   }
 
   @Test

@@ -53,7 +53,10 @@ class CanaryIT {
     kafka = NodeFixture.startKafka();
     db = TestPostgres.newSchema();
     mqttUri = EmbeddedMqttBroker.shared().serverUri();
-    node = NodeFixture.startNode(NodeFixture.nodeConfig(db, kafka.bootstrapServers(), mqttUri, "canary"));
+    Map<String, Object> config = NodeFixture.nodeConfig(db, kafka.bootstrapServers(), mqttUri, "canary");
+    // The node's own scheduled canary (small) and heartbeat probe run alongside the tests' canaries.
+    config.putAll(scheduled());
+    node = NodeFixture.startNode(config);
   }
 
   @AfterAll
@@ -67,6 +70,20 @@ class CanaryIT {
     if (db != null) {
       TestPostgres.dropSchema(db);
     }
+  }
+
+  /** A scheduled canary that runs once right after start-up, and a fast heartbeat. */
+  static Map<String, Object> scheduled() {
+    return Map.of(
+        "fleetplane.node.canary.interval", "1 hour",
+        "fleetplane.node.canary.initial-delay", "0 s",
+        "fleetplane.node.canary.heartbeat.interval", "1 s",
+        "fleetplane.node.canary.heartbeat.timeout", "3 s",
+        "fleetplane.canary.clients", 10,
+        "fleetplane.canary.messages-per-client", 2,
+        "fleetplane.canary.verify-timeout", "4 s",
+        "fleetplane.canary.lag-drain-timeout", "3 s",
+        "fleetplane.canary.sample-interval", "500 ms");
   }
 
   static CanarySettings settings(String mqttUri, int httpPort, Map<String, Object> overrides) {
@@ -129,9 +146,10 @@ class CanaryIT {
     var canaryList = awaitResponse(node.httpPort(), "/api/v1/devices/stats?" + raeFilter,
         r -> r.statusCode() == 200 && total(r) == CLIENTS, Duration.ofSeconds(30));
     assertEquals(CLIENTS, json(canaryList).path("total").asLong(), "asking for a canary RAE by name includes it");
+    // The node's own scheduled canary and heartbeat sessions are canary sessions too.
     var all = awaitResponse(node.httpPort(), "/api/v1/devices/stats?includeCanary=true",
-        r -> r.statusCode() == 200 && total(r) == CLIENTS + 1, Duration.ofSeconds(30));
-    assertEquals(CLIENTS + 1, json(all).path("total").asLong());
+        r -> r.statusCode() == 200 && total(r) >= CLIENTS + 1 + 10 + 1, Duration.ofSeconds(30));
+    assertTrue(json(all).path("byRaeSerial").toString().contains("canary-" + result.runId()), all.body());
     var fleet = NodeFixture.get(node.httpPort(), "/api/v1/devices/stats");
     assertEquals(1, json(fleet).path("total").asLong(), "fleet stats leave canary sessions out: " + fleet.body());
     var list = NodeFixture.get(node.httpPort(), "/api/v1/devices?limit=500");
@@ -160,6 +178,36 @@ class CanaryIT {
         "--http-url", "http://127.0.0.1:" + node.httpPort(), "--mqtt-url", "tcp://127.0.0.1:"
             + io.fleetplane.testkit.infra.FreePorts.next(), "--report-dir", reports.toString());
     assertEquals(1, unreachable, "connections refused: a fail verdict exits 1");
+  }
+
+  @Test
+  void theNodesScheduledCanaryAndHeartbeatReportOverHttpAndAsMetrics() throws Exception {
+    var runs = awaitResponse(node.httpPort(), "/api/v1/canary/runs",
+        r -> r.statusCode() == 200 && r.body().contains("\"passed\""), Duration.ofSeconds(60));
+    var body = json(runs);
+    assertTrue(body.path("scheduled").asBoolean());
+    assertEquals("PT1H", body.path("interval").asText());
+    var run = body.path("runs").get(0);
+    assertTrue(run.path("passed").asBoolean(), runs.body());
+    assertEquals(10, run.path("connections").path("succeeded").asInt());
+    assertEquals(10, run.path("messages").path("sessionsVerified").asInt());
+
+    var heartbeat = awaitResponse(node.httpPort(), "/api/v1/canary/heartbeat",
+        r -> r.statusCode() == 200 && r.body().contains("\"OK\"") && beats(r) >= 3, Duration.ofSeconds(30));
+    assertTrue(json(heartbeat).path("lastLatencyMillis").isNumber(), heartbeat.body());
+
+    var metrics = awaitResponse(node.httpPort(), "/metrics",
+        r -> r.body().contains("fleetplane_canary_heartbeat_ok 1") && r.body().contains("fleetplane_canary_runs"),
+        Duration.ofSeconds(20));
+    assertTrue(metrics.body().contains("verdict=\"pass\""), "runs counted by verdict");
+  }
+
+  private static long beats(java.net.http.HttpResponse<String> response) {
+    try {
+      return json(response).path("beats").asLong();
+    } catch (java.io.IOException e) {
+      return -1;
+    }
   }
 
   private static long total(java.net.http.HttpResponse<String> response) {
