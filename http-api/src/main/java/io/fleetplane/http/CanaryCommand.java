@@ -101,7 +101,7 @@ final class CanaryCommand implements Callable<Integer> {
     try {
       CanaryReport.Files files = CanaryReport.write(result, reportDir);
       System.out.printf("Report: %s%nChart:  %s%n", files.json().toAbsolutePath(), files.png().toAbsolutePath());
-    } catch (Exception e) {
+    } catch (Exception | LinkageError e) {
       System.err.println("canary: could not write the report to " + reportDir + ": " + e);
       return 2;
     }

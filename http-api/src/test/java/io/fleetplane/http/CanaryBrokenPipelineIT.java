@@ -39,6 +39,7 @@ class CanaryBrokenPipelineIT {
     Map<String, Object> config = NodeFixture.nodeConfig(db, kafka.bootstrapServers(), mqttUri, "canary-broken");
     config.put("fleetplane.node.run-registry", false);
     config.putAll(CanaryIT.scheduled());
+    config.put("fleetplane.canary.verify-timeout", "4 s"); // nothing will arrive: fail fast
     node = NodeFixture.startNode(config);
   }
 

@@ -53,6 +53,8 @@ final class CanaryCoordinator {
   private final String runId;
   private final CanarySettings settings;
   private final CanaryHttp http;
+  /** Metrics on a connection of their own, so sessions' checks never delay the lag readings. */
+  private final CanaryHttp metricsHttp;
   private final Consumer<CanaryProgress> progress;
   private final CompletableFuture<CanaryResult> done;
   private final ActorContext<Command> context;
@@ -94,6 +96,7 @@ final class CanaryCoordinator {
     this.runId = runId;
     this.settings = settings;
     this.http = http;
+    this.metricsHttp = new CanaryHttp(settings.httpUrl(), settings.token(), 1);
     this.progress = progress;
     this.done = done;
     this.context = context;
@@ -253,7 +256,7 @@ final class CanaryCoordinator {
 
   private void scrape() {
     scraping = true;
-    http.metrics().whenComplete((text, error) -> context.getSelf().tell(error == null
+    metricsHttp.metrics().whenComplete((text, error) -> context.getSelf().tell(error == null
         ? new Scraped(text, null) : new Scraped(null, CanaryDevice.reason(error))));
   }
 
@@ -385,8 +388,9 @@ final class CanaryCoordinator {
       Long reached = pipeline.get(i).messages();
       if (reached != null && reached >= acknowledged) {
         CanaryResult.Stage next = pipeline.get(i + 1);
-        return "messages stopped after '" + pipeline.get(i).stage() + "' (" + reached + " of " + acknowledged
-            + "): only " + (next.messages() == null ? "?" : next.messages()) + " " + next.stage();
+        return "messages stopped after '" + pipeline.get(i).stage() + "' (" + reached + " counted for "
+            + acknowledged + " acknowledged; node-wide counters include other traffic): only "
+            + (next.messages() == null ? "?" : next.messages()) + " " + next.stage();
       }
     }
     return "messages stopped before every stage could see them all";

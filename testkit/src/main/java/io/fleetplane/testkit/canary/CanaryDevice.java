@@ -76,7 +76,6 @@ final class CanaryDevice {
   // --- behaviour -------------------------------------------------------------------------------
 
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final Duration MAX_POLL = Duration.ofSeconds(2);
 
   private final int index;
   private final String runId;
@@ -95,6 +94,7 @@ final class CanaryDevice {
   private long lastSentAtMillis;
   private long verifyDeadlineMillis;
   private Duration pollDelay;
+  private final Duration maxPoll;
   private String lastObservation = "nothing yet";
   private long lastVisible;
 
@@ -111,6 +111,9 @@ final class CanaryDevice {
     this.context = context;
     this.timers = timers;
     this.pollDelay = settings.pollInterval();
+    // Checking is load on the node under test: thousands of sessions back off further. The
+    // latency does not depend on it (it is read from the session's apply time).
+    this.maxPoll = Duration.ofMillis(Math.max(2_000, Math.min(10_000, settings.clients() * 2L)));
     // Fill the payload up to its configured size with a padding attribute; ~160 bytes are the rest.
     this.pad = "x".repeat(Math.max(0, settings.payloadBytes() - 160));
   }
@@ -240,7 +243,7 @@ final class CanaryDevice {
             return Behaviors.stopped();
           }
           timers.startSingleTimer(new Poll(), pollDelay);
-          pollDelay = Duration.ofMillis(Math.min(MAX_POLL.toMillis(), (long) (pollDelay.toMillis() * 1.5)));
+          pollDelay = Duration.ofMillis(Math.min(maxPoll.toMillis(), (long) (pollDelay.toMillis() * 1.5)));
           return Behaviors.same();
         })
         .onSignal(PostStop.class, s -> closeClient())
