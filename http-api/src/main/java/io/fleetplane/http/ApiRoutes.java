@@ -26,7 +26,10 @@ final class ApiRoutes extends AllDirectives {
   private final Authorization auth;
   private final WorkflowRoutes workflows;
 
-  ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health, DeviceQueries deviceQueries) {
+  private final Route canary;
+
+  ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health, DeviceQueries deviceQueries,
+      Route canary) {
     // Every /api/v1 route is wrapped in this directive; /health and /metrics stay open.
     Authorization auth = Authorization.fromSettings(AuthSettings.fromConfig(system.settings().config()));
     this.devices = new DeviceRoutes(system, settings.askTimeout(),
@@ -35,6 +38,7 @@ final class ApiRoutes extends AllDirectives {
     this.health = health;
     this.distributions = new DistributionRoutes(system, io.fleetplane.jobs.distribution.Distributions.get(system));
     this.workflows = new WorkflowRoutes(io.fleetplane.jobs.workflow.WorkflowEngine.get(system));
+    this.canary = canary;
   }
 
   Route routes() {
@@ -46,7 +50,10 @@ final class ApiRoutes extends AllDirectives {
             pathPrefixTest(PathMatchers.segment(Pattern.compile("documents|distributions")), group ->
                 auth.authorizeByMethod(Scope.JOBS_READ, Scope.JOBS_WRITE, distributions::apiRoutes)),
             pathPrefixTest("workflows", () ->
-                auth.authorizeByMethod(Scope.WORKFLOWS_READ, Scope.WORKFLOWS_WRITE, workflows::routes))))),
+                auth.authorizeByMethod(Scope.WORKFLOWS_READ, Scope.WORKFLOWS_WRITE, workflows::routes)),
+            // Canary results describe the fleet's pipeline, not any RAE's devices: readable with
+            // devices:read, anything else is admin.
+            pathPrefixTest("canary", () -> auth.authorizeByMethod(Scope.DEVICES_READ, Scope.ADMIN, () -> canary))))),
         // Links are capabilities handed to recipients: the token in the path is the authorization.
         distributions.linkRoutes(),
         health.routes(),

@@ -36,8 +36,10 @@ final class DeviceQueryParameters {
   static final String LIMIT = "limit";
   static final String CURSOR = DeviceCursor.FIELD;
   static final String ATTRIBUTE_PREFIX = "attr.";
+  /** Opt-in to canary sessions, which fleet lists and stats leave out by default. */
+  static final String INCLUDE_CANARY = "includeCanary";
 
-  private static final Set<String> FILTERS = Set.of(RAE_SERIAL, STATE, CONNECTION, ESN);
+  private static final Set<String> FILTERS = Set.of(RAE_SERIAL, STATE, CONNECTION, ESN, INCLUDE_CANARY);
   private static final Set<String> PAGING = Set.of(SORT, LIMIT, CURSOR);
   /** The esn filter is shorthand for the attribute of that name. */
   private static final String ESN_ATTRIBUTE = "esn";
@@ -98,7 +100,7 @@ final class DeviceQueryParameters {
       boolean known = FILTERS.contains(name) || name.startsWith(ATTRIBUTE_PREFIX) || (paging && PAGING.contains(name));
       if (!known) {
         throw invalid(printable(name), "Unknown query parameter '" + printable(name) + "'. Filters: raeSerial, state, connection "
-            + "(CONNECTED, DISCONNECTED, UNKNOWN), esn, attr.<name>=<value>"
+            + "(CONNECTED, DISCONNECTED, UNKNOWN), esn, attr.<name>=<value>, includeCanary=true"
             + (paging ? "; paging: sort, limit, cursor." : ". Stats take no sort, limit or cursor."));
       }
       if (params.put(name, p.getValue()) != null) {
@@ -144,7 +146,11 @@ final class DeviceQueryParameters {
     if (attributes.size() > DeviceFilter.MAX_ATTRIBUTE_FILTERS) {
       throw invalid(ATTRIBUTE_PREFIX, "At most " + DeviceFilter.MAX_ATTRIBUTE_FILTERS + " attribute filters.");
     }
-    return DeviceFilter.of(rae, state, connection, attributes);
+    String canary = params.getOrDefault(INCLUDE_CANARY, "false");
+    if (!canary.equals("true") && !canary.equals("false")) {
+      throw invalid(INCLUDE_CANARY, "includeCanary must be true or false, got '" + printable(canary) + "'.");
+    }
+    return DeviceFilter.of(rae, state, connection, attributes).withCanary(Boolean.parseBoolean(canary));
   }
 
   private static String attributeValue(String field, String value) {

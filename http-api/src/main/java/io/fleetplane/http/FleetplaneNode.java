@@ -85,16 +85,22 @@ public final class FleetplaneNode {
           : Optional.empty();
 
       HealthRoutes health = new HealthRoutes(system, persistence, bridge, commands, ingest);
-      ApiRoutes routes = new ApiRoutes(system, node, health, readSide.queries());
+      NodeCanary canary = new NodeCanary(system, config);
+      ApiRoutes routes = new ApiRoutes(system, node, health, readSide.queries(), canary.routes());
       ServerBinding binding = await(Http.get(system)
           .newServerAt(node.httpHost(), node.httpPort())
           .bind(routes.routes()));
       binding.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
+      canary.start(binding.localAddress().getPort());
 
       CoordinatedShutdown shutdown = CoordinatedShutdown.get(system);
       bridge.ifPresent(b -> shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "stop-bridge", b::stop));
       commands.ifPresent(c -> shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "stop-command-bridge", c::stop));
       ingest.ifPresent(i -> shutdown.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "drain-ingest", i::stop));
+      shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "stop-canary-schedule", () -> {
+        canary.stop();
+        return java.util.concurrent.CompletableFuture.completedFuture(Done.getInstance());
+      });
 
       log.info("Fleetplane node up: HTTP on {}, Kafka {}, database {}, bridge {}",
           binding.localAddress(), kafka.bootstrapServers(), persistence.jdbcUrl(),

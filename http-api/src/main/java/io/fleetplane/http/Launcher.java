@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
 @Command(name = "fleetplane", mixinStandardHelpOptions = true,
     description = "Fleetplane: an actor-based control plane for MQTT devices.",
     subcommands = {Launcher.Local.class, Launcher.Node.class, Launcher.Bridge.class, Launcher.Bench.class,
-        TokenCommand.class})
+        TokenCommand.class, CanaryCommand.class})
 public final class Launcher implements Runnable {
 
   @Override
@@ -112,9 +112,9 @@ public final class Launcher implements Runnable {
 
   @Command(name = "bench", mixinStandardHelpOptions = true,
       description = "Run benchmarks with their baselines in the same run; print the table and append "
-          + "it to docs/benchmarks.md. Scenarios: bridge, ingest (default: all).")
+          + "it to docs/benchmarks.md. Scenarios: bridge, ingest, canary (default, or 'all': every one).")
   static final class Bench implements Callable<Integer> {
-    @CommandLine.Parameters(arity = "0..*", description = "Scenarios to run: bridge, ingest.")
+    @CommandLine.Parameters(arity = "0..*", description = "Scenarios to run: bridge, ingest, canary, all.")
     java.util.List<String> scenarios = new java.util.ArrayList<>();
 
     @Option(names = "--runs", defaultValue = "3", description = "Repetitions per scenario (default: ${DEFAULT-VALUE}).")
@@ -151,6 +151,25 @@ public final class Launcher implements Runnable {
     @Option(names = "--warm-sessions", description = "Ingest: create every session before the measured burst "
         + "(measures per-event cost without the one-time cost of new sessions).")
     boolean warmSessions;
+
+    @Option(names = "--canary-clients", defaultValue = "3000", description = "Canary: clients in the burst (default: ${DEFAULT-VALUE}).")
+    int canaryClients;
+
+    @Option(names = "--canary-messages", defaultValue = "10", description = "Canary: messages per client (default: ${DEFAULT-VALUE}).")
+    int canaryMessages;
+
+    private void runCanary() throws Exception {
+      String command = "./fleetplane bench canary --runs " + runs + " --warmup " + warmup + " --canary-clients "
+          + canaryClients + " --canary-messages " + canaryMessages + " --payload-bytes " + payloadBytes;
+      String markdown = new io.fleetplane.http.bench.CanaryBenchmark(canaryClients, canaryMessages, payloadBytes)
+          .run(runs, warmup, command);
+      System.out.println(markdown);
+      if (!noRecord) {
+        java.nio.file.Path file = java.nio.file.Path.of(System.getProperty("fleetplane.home", "."), "docs", "benchmarks.md");
+        io.fleetplane.http.bench.BenchmarkReport.append(file, markdown);
+        System.out.println("Appended to " + file.toAbsolutePath().normalize());
+      }
+    }
 
     private void runIngest() throws Exception {
       var bench = new io.fleetplane.http.bench.IngestBenchmark(sessions, perSession, payloadBytes, partitions, warmSessions);
@@ -189,15 +208,19 @@ public final class Launcher implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      java.util.List<String> selected = scenarios.isEmpty() ? java.util.List.of("bridge", "ingest") : scenarios;
+      java.util.List<String> every = java.util.List.of("bridge", "ingest", "canary");
+      java.util.List<String> selected = scenarios.isEmpty() || scenarios.contains("all") ? every : scenarios;
       for (String scenario : selected) {
-        if (!scenario.equals("bridge") && !scenario.equals("ingest")) {
-          System.err.println("Unknown scenario '" + scenario + "'. Available: bridge, ingest");
+        if (!every.contains(scenario)) {
+          System.err.println("Unknown scenario '" + scenario + "'. Available: bridge, ingest, canary, all");
           return 2;
         }
       }
       if (selected.contains("ingest")) {
         runIngest();
+      }
+      if (selected.contains("canary")) {
+        runCanary();
       }
       if (!selected.contains("bridge")) {
         return 0;

@@ -111,6 +111,7 @@ class DistributionHttpIT {
   static HttpResponse<byte[]> post(String path, String contentType, byte[] body) throws Exception {
     return NodeFixture.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
         .timeout(Duration.ofSeconds(20)).header("Content-Type", contentType)
+        .header("Authorization", "Bearer " + TestTokens.admin())
         .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(), HttpResponse.BodyHandlers.ofByteArray());
   }
 
@@ -119,8 +120,13 @@ class DistributionHttpIT {
   }
 
   static HttpResponse<byte[]> getBytes(String path) throws Exception {
-    return NodeFixture.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-        .timeout(Duration.ofSeconds(20)).GET().build(), HttpResponse.BodyHandlers.ofByteArray());
+    HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+        .timeout(Duration.ofSeconds(20)).GET();
+    if (path.startsWith("/api/")) {
+      // Recipient links (/d/{token}) are fetched without one: the link is the capability.
+      request.header("Authorization", "Bearer " + TestTokens.admin());
+    }
+    return NodeFixture.HTTP.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
   }
 
   static JsonNode json(HttpResponse<byte[]> r) throws Exception {
@@ -166,6 +172,27 @@ class DistributionHttpIT {
   }
 
   // --- tests -----------------------------------------------------------------------------------
+
+  @Test
+  void jobsNeedATokenWithJobScopes() throws Exception {
+    String body = "{\"documents\":[],\"recipients\":[]}";
+    HttpResponse<String> anonymous = NodeFixture.HTTP.send(HttpRequest.newBuilder(
+            URI.create("http://127.0.0.1:" + port + "/api/v1/distributions"))
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(401, anonymous.statusCode(), anonymous.body());
+    String readOnly = TestTokens.token(java.util.Set.of(io.fleetplane.http.auth.Scope.JOBS_READ), List.of("*"));
+    HttpResponse<String> reader = NodeFixture.HTTP.send(HttpRequest.newBuilder(
+            URI.create("http://127.0.0.1:" + port + "/api/v1/distributions"))
+        .header("Content-Type", "application/json").header("Authorization", "Bearer " + readOnly)
+        .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    assertEquals(403, reader.statusCode(), reader.body());
+    String devicesOnly = TestTokens.token(java.util.Set.of(io.fleetplane.http.auth.Scope.DEVICES_READ), List.of("*"));
+    HttpResponse<String> deviceReader = NodeFixture.HTTP.send(HttpRequest.newBuilder(
+            URI.create("http://127.0.0.1:" + port + "/api/v1/distributions/unknown-job"))
+        .header("Authorization", "Bearer " + devicesOnly).GET().build(), HttpResponse.BodyHandlers.ofString());
+    assertEquals(403, deviceReader.statusCode(), deviceReader.body());
+  }
 
   @Test
   void uploadsAreCheckedAndGetAThumbnail() throws Exception {

@@ -24,13 +24,17 @@ import java.util.TreeSet;
  *     unquoted, any other value as compact JSON, e.g. {@code 42} or {@code true})
  * @param raeSerialIn only sessions of one of these RAEs (the caller's RAEs, set by the API, not
  *     by the client); an empty set matches nothing
+ * @param includeCanary also cover canary sessions (RAE serials starting with
+ *     {@link io.fleetplane.config.ids.CanaryTag#RAE_PREFIX}); off by default, so synthetic load
+ *     never shows up in what operators count
  */
 public record DeviceFilter(
     Optional<String> raeSerial,
     Optional<String> testState,
     Optional<Liveness.Connection> connection,
     SortedMap<String, String> attributes,
-    Optional<SortedSet<String>> raeSerialIn) {
+    Optional<SortedSet<String>> raeSerialIn,
+    boolean includeCanary) {
 
   /** Attribute names are 1-128 characters in the payload contract, and so in the table. */
   public static final int MAX_ATTRIBUTE_NAME_LENGTH = 128;
@@ -38,7 +42,7 @@ public record DeviceFilter(
   public static final int MAX_ATTRIBUTE_FILTERS = 16;
 
   public static final DeviceFilter ALL =
-      new DeviceFilter(Optional.empty(), Optional.empty(), Optional.empty(), new TreeMap<>());
+      new DeviceFilter(Optional.empty(), Optional.empty(), Optional.empty(), new TreeMap<>(), Optional.empty(), false);
 
   public DeviceFilter {
     attributes = java.util.Collections.unmodifiableSortedMap(new TreeMap<>(attributes));
@@ -47,17 +51,22 @@ public record DeviceFilter(
 
   public DeviceFilter(Optional<String> raeSerial, Optional<String> testState, Optional<Liveness.Connection> connection,
       SortedMap<String, String> attributes) {
-    this(raeSerial, testState, connection, attributes, Optional.empty());
+    this(raeSerial, testState, connection, attributes, Optional.empty(), false);
   }
 
   /** This filter, further restricted to sessions of these RAEs. */
   public DeviceFilter withinRaes(Set<String> raes) {
-    return new DeviceFilter(raeSerial, testState, connection, attributes, Optional.of(new TreeSet<>(raes)));
+    return new DeviceFilter(raeSerial, testState, connection, attributes, Optional.of(new TreeSet<>(raes)), includeCanary);
   }
 
   public static DeviceFilter of(Optional<String> raeSerial, Optional<String> testState,
       Optional<Liveness.Connection> connection, Map<String, String> attributes) {
-    return new DeviceFilter(raeSerial, testState, connection, new TreeMap<>(attributes));
+    return new DeviceFilter(raeSerial, testState, connection, new TreeMap<>(attributes), Optional.empty(), false);
+  }
+
+  /** The same filter, with canary sessions included or not. */
+  public DeviceFilter withCanary(boolean include) {
+    return new DeviceFilter(raeSerial, testState, connection, attributes, raeSerialIn, include);
   }
 
   /**
@@ -72,6 +81,9 @@ public record DeviceFilter(
     attributes.forEach((name, value) -> canonical.append("|attr=").append(name.length()).append(':').append(name)
         .append(value.length()).append(':').append(value));
     raeSerialIn.ifPresent(raes -> raes.forEach(v -> canonical.append("|in=").append(v.length()).append(':').append(v)));
+    if (includeCanary) {
+      canonical.append("|canary");
+    }
     try {
       byte[] digest = MessageDigest.getInstance("SHA-256").digest(canonical.toString().getBytes(StandardCharsets.UTF_8));
       return HexFormat.of().formatHex(digest, 0, 8);

@@ -330,6 +330,10 @@ public final class DeviceReadSideRepository {
     Where where = new Where();
     filter.raeSerial().ifPresent(rae -> where.and("s.rae_serial = ?", rae));
     filter.raeSerialIn().ifPresent(raes -> where.and("s.rae_serial = ANY (?)", (Object) raes.toArray(String[]::new)));
+    if (!filter.includeCanary() && !filter.raeSerial().map(io.fleetplane.config.ids.CanaryTag::isCanary).orElse(false)) {
+      // Asking for a canary RAE by name includes it. The prefix has no LIKE wildcards in it; bound, not spliced, like every value.
+      where.and("s.rae_serial NOT LIKE ?", io.fleetplane.config.ids.CanaryTag.RAE_PREFIX + "%");
+    }
     filter.testState().ifPresent(state -> where.and("s.test_state = ?", state));
     filter.connection().ifPresent(conn -> where.and("(" + EFFECTIVE_CONNECTION + ") = ?", silentBefore(now), conn.name()));
     filter.attributes().forEach((name, value) -> where.and("EXISTS (SELECT 1 FROM device_session_attribute a "

@@ -1,0 +1,84 @@
+package io.fleetplane.testkit.canary;
+
+import akka.actor.typed.ActorSystem;
+import akka.actor.typed.Props;
+import akka.actor.typed.javadsl.Behaviors;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import java.util.HexFormat;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+
+/**
+ * Starts canary runs: in an existing actor system (a JUnit test's, or the node's for scheduled
+ * runs) or in one of its own (the command line). A run is a {@link CanaryCoordinator} with one
+ * {@link CanaryDevice} child per simulated client; see testkit's reference.conf
+ * ({@code fleetplane.canary}) for its knobs.
+ *
+ * <pre>{@code
+ * CanaryResult result = Canary.run(system, settings, p -> log.info(p.line())).toCompletableFuture().join();
+ * assertTrue(result.passed(), result.table());
+ * }</pre>
+ */
+public final class Canary {
+
+  private Canary() {}
+
+  /** A fresh run id: short, lower-case, usable in a RAE serial and an MQTT client id. */
+  public static String newRunId() {
+    byte[] bytes = new byte[4];
+    ThreadLocalRandom.current().nextBytes(bytes);
+    return HexFormat.of().formatHex(bytes);
+  }
+
+  /** Runs a canary as a system actor of {@code system}; completes with the verdict. */
+  public static CompletionStage<CanaryResult> run(ActorSystem<?> system, CanarySettings settings,
+      Consumer<CanaryProgress> progress) {
+    return run(system, newRunId(), settings, progress);
+  }
+
+  public static CompletionStage<CanaryResult> run(ActorSystem<?> system, String runId, CanarySettings settings,
+      Consumer<CanaryProgress> progress) {
+    AtomicInteger threads = new AtomicInteger();
+    // Connects and acknowledged publishes block (Paho tokens): they get threads of their own, so
+    // the actors never block a dispatcher thread.
+    ExecutorService mqtt = Executors.newFixedThreadPool(settings.mqttThreads(), r -> {
+      Thread t = new Thread(r, "canary-" + runId + "-mqtt-" + threads.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    CanaryHttp http = new CanaryHttp(settings.httpUrl(), settings.token(), settings.httpConcurrency());
+    CompletableFuture<CanaryResult> done = new CompletableFuture<>();
+    try {
+      system.systemActorOf(CanaryCoordinator.create(runId, settings, mqtt, http, progress, done),
+          "canary-" + runId, Props.empty());
+    } catch (RuntimeException e) {
+      mqtt.shutdownNow();
+      return CompletableFuture.failedFuture(e);
+    }
+    // Clients still closing finish their DISCONNECT; then the threads go.
+    return done.whenComplete((r, e) -> mqtt.shutdown());
+  }
+
+  /** Runs a canary in an actor system of its own (no cluster), terminated afterwards. */
+  public static CanaryResult runStandalone(Config config, CanarySettings settings, Consumer<CanaryProgress> progress) {
+    Config own = ConfigFactory.parseString("""
+        akka.actor.provider = local
+        akka.loggers = ["akka.event.slf4j.Slf4jLogger"]
+        akka.logging-filter = "akka.event.slf4j.Slf4jLoggingFilter"
+        akka.coordinated-shutdown.exit-jvm = off
+        """).withFallback(config);
+    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "canary", own);
+    try {
+      return run(system, settings, progress).toCompletableFuture().join();
+    } finally {
+      system.terminate();
+      system.getWhenTerminated().toCompletableFuture().join();
+    }
+  }
+}
