@@ -12,6 +12,8 @@ import io.fleetplane.testkit.infra.TestPostgres;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -21,25 +23,38 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
  * Keeps /api/v1/openapi.json true, against the real server: every documented operation is served
- * with a documented status and a body that has its schema's required fields (and its 401/403 when
- * it declares a scope); and, the other way, every method on every documented path and a list of
+ * with a documented status and, for a JSON success, a body that has its schema's required fields
+ * (and its 401/403 when it declares a scope; an operation with an empty security list is served
+ * without a token); and, the other way, every method on every documented path and a list of
  * plausible undocumented paths (where routes of other issues will live) is answered 404/405 unless
  * the document has it, so a route added without documenting it fails here.
+ *
+ * <p>Path parameters are filled from {@link #PARAMS}: real fixtures (a device session, an uploaded
+ * document, a distribution, a stored workflow and its instance) where cheap, so reads answer 200
+ * and their schemas are checked. Operations are called without a body: that is a bad request for
+ * most writes, which must then be a documented 4xx.
  */
 class OpenApiContractIT {
 
   private static final List<String> METHODS = List.of("GET", "POST", "PUT", "PATCH", "DELETE");
   /** Where routes are likely to appear; each must be documented once it answers. */
   private static final List<String> PROBES = List.of("/api/v1", "/api/v1/", "/api/v1/jobs", "/api/v1/jobs/" + UUID.randomUUID(),
-      "/api/v1/workflows", "/api/v1/workflows/" + UUID.randomUUID(), "/api/v1/commands/" + UUID.randomUUID(),
-      "/api/v1/devices/" + UUID.randomUUID() + "/commands", "/api/v1/devices/events", "/api/v1/devices/stats/x",
-      "/api/v1/openapi.yaml", "/api/v1/health", "/api/v1/metrics", "/api/v1/admin", "/api/v1/tokens");
+      "/api/v1/commands/" + UUID.randomUUID(), "/api/v1/devices/" + UUID.randomUUID() + "/commands",
+      "/api/v1/devices/events", "/api/v1/devices/stats/x", "/api/v1/openapi.yaml", "/api/v1/health", "/api/v1/metrics",
+      "/api/v1/admin", "/api/v1/tokens", "/api/v1/documents/" + UUID.randomUUID(),
+      "/api/v1/distributions/" + UUID.randomUUID() + "/recipients", "/api/v1/workflows/x/versions",
+      "/api/v1/workflows/x/instances/y/actions/retry", "/api/v1/canary", "/api/v1/canary/runs/latest", "/d",
+      "/d/x/y");
+  /** Values for path parameters ({name} in the document), filled with fixtures in {@link #start()}. */
+  private static final Map<String, String> PARAMS = new LinkedHashMap<>();
 
   private static PostgresEndpoint db;
   private static FleetplaneNode node;
@@ -49,7 +64,9 @@ class OpenApiContractIT {
   @BeforeAll
   static void start() throws Exception {
     db = TestPostgres.newSchema();
-    node = ReadSideFixture.start(ReadSideFixture.nodeConfig(db, true));
+    Map<String, Object> config = ReadSideFixture.nodeConfig(db, true);
+    config.put("fleetplane.jobs.distribution.store-dir", Files.createTempDirectory("fp-openapi-").toString());
+    node = ReadSideFixture.start(config);
     device = UUID.randomUUID().toString();
     ReadSideFixture.apply(node.system(), device, "RAE-1", Channel.UPDATE, 1000,
         Map.of("esn", ReadSideFixture.text("E")), "in-test", null, System.currentTimeMillis(), 0);
@@ -59,6 +76,33 @@ class OpenApiContractIT {
     assertEquals(200, response.statusCode(), "the document is served without a token");
     doc = json(response);
     assertTrue(doc.get("openapi").asText().startsWith("3."), "OpenAPI 3");
+
+    PARAMS.put("deviceSessionId", device);
+    HttpResponse<String> document = send("POST", "/api/v1/documents", "application/pdf",
+        DistributionHttpIT.pdf("openapi", 1, false));
+    assertEquals(201, document.statusCode(), document.body());
+    PARAMS.put("documentId", json(document).get("documentId").asText());
+    HttpResponse<String> distribution = send("POST", "/api/v1/distributions", "application/json",
+        ("{\"files\": [{\"documentId\": \"" + PARAMS.get("documentId") + "\"}], \"recipients\": [{\"name\": \"Contract\", "
+            + "\"email\": \"contract@example.com\"}]}").getBytes(StandardCharsets.UTF_8));
+    assertEquals(202, distribution.statusCode(), distribution.body());
+    PARAMS.put("distributionId", json(distribution).get("id").asText());
+    PARAMS.put("recipientId", "r0");
+    // Links reach recipients by e-mail only: an unknown token (answered 404) stands in.
+    PARAMS.put("token", "openapi-contract-no-such-link");
+    HttpResponse<String> workflow = send("POST", "/api/v1/workflows", "application/yaml", """
+        id: openapi-contract
+        owner: it
+        steps:
+          - {id: nap, type: wait, params: {duration: 1m}}
+        """.getBytes(StandardCharsets.UTF_8));
+    assertEquals(201, workflow.statusCode(), workflow.body());
+    PARAMS.put("workflowId", "openapi-contract");
+    PARAMS.put("version", json(workflow).get("version").asText());
+    HttpResponse<String> instance = send("POST", "/api/v1/workflows/openapi-contract/instances", "application/json",
+        "{}".getBytes(StandardCharsets.UTF_8));
+    assertEquals(201, instance.statusCode(), instance.body());
+    PARAMS.put("instanceId", json(instance).get("instanceId").asText());
   }
 
   @AfterAll
@@ -77,7 +121,7 @@ class OpenApiContractIT {
     int operations = 0;
     for (Iterator<Map.Entry<String, JsonNode>> paths = doc.get("paths").fields(); paths.hasNext(); ) {
       Map.Entry<String, JsonNode> path = paths.next();
-      String concrete = path.getKey().replace("{deviceSessionId}", device);
+      String concrete = concrete(path.getKey());
       for (Iterator<Map.Entry<String, JsonNode>> ops = path.getValue().fields(); ops.hasNext(); ) {
         Map.Entry<String, JsonNode> op = ops.next();
         operations++;
@@ -98,12 +142,17 @@ class OpenApiContractIT {
         }
         HttpResponse<String> ok = send(method, concrete, TestTokens.admin());
         if (!responses.has(Integer.toString(ok.statusCode()))) {
-          failures.add(what + " answered undocumented " + ok.statusCode() + ": " + ok.body());
+          failures.add(what + " answered undocumented " + ok.statusCode() + ": " + abbreviate(ok.body()));
           continue;
         }
-        if (ok.statusCode() == 200) {
-          JsonNode schema = responses.get("200").at("/content/application~1json/schema");
-          missingRequired(schema, json(ok), what, failures);
+        JsonNode schema = responses.get(Integer.toString(ok.statusCode())).at("/content/application~1json/schema");
+        if (ok.statusCode() / 100 == 2 && !schema.isMissingNode()) {
+          if (!ok.headers().firstValue("Content-Type").orElse("").startsWith("application/json")) {
+            failures.add(what + " answered " + ok.statusCode() + " without its documented application/json: "
+                + ok.headers().firstValue("Content-Type"));
+          } else {
+            missingRequired(schema, json(ok), what, failures);
+          }
         }
         if (op.getValue().has("x-scope")) {
           Scope scope = Scope.parse(op.getValue().get("x-scope").asText()).orElseThrow();
@@ -114,6 +163,10 @@ class OpenApiContractIT {
         } else {
           assertTrue(op.getValue().has("security") && op.getValue().get("security").isEmpty(),
               what + " declares neither x-scope nor an empty security list");
+          HttpResponse<String> open = send(method, concrete, null);
+          if (open.statusCode() == 401 || !responses.has(Integer.toString(open.statusCode()))) {
+            failures.add(what + " without token answered " + open.statusCode() + " (open: expected a documented status)");
+          }
         }
       }
     }
@@ -125,8 +178,21 @@ class OpenApiContractIT {
   void nothingUndocumentedIsServed() throws Exception {
     List<String> failures = new ArrayList<>();
     Set<String> candidates = new LinkedHashSet<>();
-    doc.get("paths").fieldNames().forEachRemaining(p -> candidates.add(p.replace("{deviceSessionId}", device)));
+    doc.get("paths").fieldNames().forEachRemaining(p -> candidates.add(concrete(p)));
     candidates.addAll(PROBES);
+    // Every action documented anywhere, tried on every resource that documents an action: an
+    // undocumented sibling (say .../actions/pause next to a documented .../actions/cancel) fails.
+    Set<String> actions = new LinkedHashSet<>();
+    Set<String> actionParents = new LinkedHashSet<>();
+    doc.get("paths").fieldNames().forEachRemaining(p -> {
+      int at = p.lastIndexOf("/actions/");
+      if (at >= 0) {
+        actions.add(p.substring(at + "/actions/".length()));
+        actionParents.add(concrete(p.substring(0, at)));
+      }
+    });
+    actions.addAll(List.of("cancel", "pause", "resume", "restart", "retry", "revoke", "delete", "archive", "approve"));
+    actionParents.forEach(parent -> actions.forEach(a -> candidates.add(parent + "/actions/" + a)));
     for (String candidate : candidates) {
       Map<String, JsonNode> templates = matchingTemplates(candidate);
       for (String method : METHODS) {
@@ -138,11 +204,27 @@ class OpenApiContractIT {
         int expected = templates.isEmpty() ? 404 : 405;
         if (response.statusCode() != expected) {
           failures.add(method + " " + candidate + " answered " + response.statusCode() + " (expected " + expected
-              + ": not in openapi.json): " + response.body());
+              + ": not in openapi.json): " + abbreviate(response.body()));
         }
       }
     }
     assertTrue(failures.isEmpty(), String.join("\n", failures));
+  }
+
+  private static String abbreviate(String body) {
+    return body.length() <= 300 ? body : body.substring(0, 300) + "...";
+  }
+
+  /** The template with every {param} replaced by its fixture; a parameter without one fails the test. */
+  private static String concrete(String template) {
+    Matcher m = Pattern.compile("\\{([^}]+)}").matcher(template);
+    StringBuilder out = new StringBuilder();
+    while (m.find()) {
+      String value = PARAMS.get(m.group(1));
+      assertTrue(value != null, "no fixture for path parameter {" + m.group(1) + "} of " + template + ": add it to PARAMS");
+      m.appendReplacement(out, Matcher.quoteReplacement(value));
+    }
+    return m.appendTail(out).toString();
   }
 
   /** Documented path templates that match a concrete path ({param} matches one segment). */
@@ -172,6 +254,14 @@ class OpenApiContractIT {
   /** Required properties of the schema (following $ref and allOf), checked on the body and its first array items. */
   private static void missingRequired(JsonNode schema, JsonNode body, String what, List<String> failures) {
     JsonNode s = resolve(schema);
+    if (body.isArray()) {
+      if (!s.has("items")) {
+        failures.add(what + ": an array where the schema has none: " + body);
+      } else if (body.size() > 0) {
+        missingRequired(s.get("items"), body.get(0), what + "[0]", failures);
+      }
+      return;
+    }
     if (s.has("allOf")) {
       s.get("allOf").forEach(part -> missingRequired(part, body, what, failures));
       return;
@@ -209,5 +299,14 @@ class OpenApiContractIT {
       request.header("Authorization", "Bearer " + token);
     }
     return NodeFixture.HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  /** A fixture request, with a body, as admin. */
+  private static HttpResponse<String> send(String method, String path, String contentType, byte[] body)
+      throws Exception {
+    return NodeFixture.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + node.httpPort() + path))
+        .timeout(Duration.ofSeconds(20)).header("Content-Type", contentType)
+        .header("Authorization", "Bearer " + TestTokens.admin())
+        .method(method, HttpRequest.BodyPublishers.ofByteArray(body)).build(), HttpResponse.BodyHandlers.ofString());
   }
 }
