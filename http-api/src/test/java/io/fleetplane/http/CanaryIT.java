@@ -94,7 +94,10 @@ class CanaryIT {
         "fleetplane.canary.sample-interval", "500 ms",
         "fleetplane.canary.verify-timeout", "30 s",
         "fleetplane.canary.lag-drain-timeout", "15 s",
-        "fleetplane.canary.run-timeout", "90 s"));
+        "fleetplane.canary.run-timeout", "90 s",
+        // The canary reads sessions only: a devices:read token is all it should need.
+        "fleetplane.canary.token", TestTokens.token(java.util.Set.of(io.fleetplane.http.auth.Scope.DEVICES_READ),
+            java.util.List.of("*"))));
     c.putAll(overrides);
     Config config = ConfigFactory.parseMap(c).withFallback(ConfigFactory.load());
     return CanarySettings.fromConfig(config);
@@ -163,7 +166,8 @@ class CanaryIT {
 
   @Test
   void theCommandLineRunsACanaryWithATokenAndExitsZeroOnPass(@TempDir Path dir) throws Exception {
-    Path token = Files.writeString(dir.resolve("token"), "not-checked-yet\n");
+    Path token = Files.writeString(dir.resolve("token"),
+        TestTokens.token(java.util.Set.of(io.fleetplane.http.auth.Scope.DEVICES_READ), java.util.List.of("*")) + "\n");
     Path reports = dir.resolve("reports");
     int exit = new picocli.CommandLine(new Launcher()).execute("canary", "--clients", "20", "--messages", "2",
         "--http-url", "http://127.0.0.1:" + node.httpPort(), "--mqtt-url", mqttUri, "--token", token.toString(),

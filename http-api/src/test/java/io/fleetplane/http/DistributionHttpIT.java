@@ -224,7 +224,7 @@ class DistributionHttpIT {
         + recipients("A", 1) + "}"), 400, "document.not-found");
     assertProblem(postJson("/api/v1/distributions", "{\"files\":" + files(doc) + ",\"recipients\":"
         + recipients("A", 1) + ",\"watermarkTemplate\":\"{recipient.phone}\"}"), 400, "distribution.template-invalid");
-    assertProblem(postJson("/api/v1/distributions", "{not json"), 400, "request.invalid");
+    assertProblem(postJson("/api/v1/distributions", "{not json"), 400, "request.json-malformed");
     assertProblem(getBytes("/api/v1/distributions/not-a-uuid"), 400, "distribution.id-invalid");
     assertProblem(getBytes("/api/v1/distributions/3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c"), 404, "distribution.not-found");
   }
