@@ -59,7 +59,8 @@ public final class CanaryBenchmark {
             "fleetplane.canary.payload-bytes", payloadBytes,
             "fleetplane.canary.mqtt-uri", broker.serverUri(),
             "fleetplane.canary.http-url", "http://127.0.0.1:" + node.httpPort(),
-            "fleetplane.canary.sample-interval", "500 ms")).withFallback(ConfigFactory.load()));
+            "fleetplane.canary.sample-interval", "500 ms",
+            "fleetplane.canary.token", BenchCredentials.readToken())).withFallback(ConfigFactory.load()));
         IngestBenchmark spring = new IngestBenchmark(clients, settings.messagesPerSession(), payloadBytes, 4, false);
         for (int run = 1 - warmup; run <= runs; run++) {
           System.out.printf("canary burst: %s (%,d clients x %d messages)%n",
@@ -102,6 +103,7 @@ public final class CanaryBenchmark {
     c.put("fleetplane.kafka.bootstrap-servers", kafka.bootstrapServers());
     c.put("fleetplane.bridge.mqtt.server-uri", broker.serverUri());
     c.put("fleetplane.node.http.port", 0);
+    BenchCredentials.configure(c);
     c.put("fleetplane.node.metrics.kamon-agent", false);
     c.put("akka.remote.artery.canonical.port", 0);
     // The canary reads lag from /metrics: a reading per second instead of the default five.

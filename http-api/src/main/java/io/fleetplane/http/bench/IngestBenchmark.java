@@ -80,6 +80,7 @@ public final class IngestBenchmark {
     config.put("fleetplane.registry.consumer-group-id", "bench-" + topic);
     config.put("fleetplane.node.run-bridge", false);
     config.put("fleetplane.node.http.port", 0);
+    BenchCredentials.configure(config);
     config.put("fleetplane.node.metrics.kamon-agent", false);
     config.put("akka.remote.artery.canonical.port", 0);
     config.put("akka.loglevel", "WARNING");
