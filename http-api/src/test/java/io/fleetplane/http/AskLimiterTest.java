@@ -28,6 +28,11 @@ class AskLimiterTest {
   private static ActorSystem<Void> system;
   private static ServerBinding binding;
   private static final AtomicReference<CompletableFuture<String>> pending = new AtomicReference<>();
+  private static final AtomicReference<CompletableFuture<Void>> slowAdmitted =
+      new AtomicReference<>(new CompletableFuture<>());
+  // Its own client: a shared one may hold a pooled keep-alive connection to an earlier test's
+  // server that had the same ephemeral port, and the held request would then fail at once.
+  private static final java.net.http.HttpClient HTTP = java.net.http.HttpClient.newHttpClient();
 
   @BeforeAll
   static void start() throws Exception {
@@ -36,8 +41,11 @@ class AskLimiterTest {
     AskLimiter limiter = new AskLimiter(1);
     AllDirectives d = new AllDirectives() {};
     Route route = new ErrorHandling().wrap(() -> d.concat(
-        d.path("slow", () -> d.get(() -> limiter.admit(() ->
-            d.onSuccess(pending.get(), text -> d.complete(Json.response(StatusCodes.OK, Map.of("v", text))))))),
+        d.path("slow", () -> d.get(() -> limiter.admit(() -> {
+          // Runs once the request holds the permit: the test waits for this instead of racing probes.
+          slowAdmitted.get().complete(null);
+          return d.onSuccess(pending.get(), text -> d.complete(Json.response(StatusCodes.OK, Map.of("v", text))));
+        }))),
         d.path("quick", () -> d.get(() -> limiter.admit(() ->
             d.onSuccess(CompletableFuture.completedFuture("q"), text -> d.complete(Json.response(StatusCodes.OK,
                 Map.of("v", text)))))))));
@@ -54,7 +62,7 @@ class AskLimiterTest {
   }
 
   private static CompletableFuture<HttpResponse<String>> get(String path) {
-    return NodeFixture.HTTP.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+    return HTTP.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
         + binding.localAddress().getPort() + path)).GET().build(), HttpResponse.BodyHandlers.ofString());
   }
 
@@ -62,20 +70,9 @@ class AskLimiterTest {
   void overTheBoundIs503WithRetryAfterAndPermitsReturn() throws Exception {
     CompletableFuture<String> held = new CompletableFuture<>();
     pending.set(held);
+    slowAdmitted.set(new CompletableFuture<>());
     CompletableFuture<HttpResponse<String>> first = get();
-    AtomicReference<String> last = new AtomicReference<>();
-    // The first request holds the only permit until its "ask" completes; wait until it does hold it.
-    io.fleetplane.testkit.Eventually.await(java.time.Duration.ofSeconds(10), () -> {
-      try {
-        HttpResponse<String> probe = get("/quick").get(5, TimeUnit.SECONDS);
-        last.set(probe.statusCode() + " " + probe.body());
-        return probe.statusCode() == 503;
-      } catch (Exception e) {
-        last.set(e.toString());
-        return false;
-      }
-    }, () -> "a second request is turned away while the first holds the permit; last " + last.get()
-        + ", first done: " + first.isDone());
+    slowAdmitted.get().get(10, TimeUnit.SECONDS);
     HttpResponse<String> rejected = get("/quick").get(5, TimeUnit.SECONDS);
     assertProblem(rejected, 503, "service.unavailable", "over the bound");
     assertEquals("1", rejected.headers().firstValue("Retry-After").orElse(""));
