@@ -18,7 +18,6 @@ import io.fleetplane.http.auth.AuthSettings;
 import io.fleetplane.http.auth.Caller;
 import io.fleetplane.http.auth.Scope;
 import io.fleetplane.http.auth.TokenMinter;
-import io.fleetplane.http.auth.TokenVerifier;
 import io.fleetplane.testkit.canary.HeartbeatProbe;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -124,12 +123,7 @@ final class NodeCanary extends AllDirectives {
   private static Optional<String> ownToken(Config config) {
     AuthSettings auth = AuthSettings.fromConfig(config);
     try {
-      Optional<byte[]> secret = auth.hmacSecret().isPresent()
-          ? auth.hmacSecret().map(text -> text.getBytes(java.nio.charset.StandardCharsets.UTF_8))
-          : auth.hmacSecretFile().isPresent()
-              ? Optional.of(TokenVerifier.readHmacSecret(auth.hmacSecretFile().get()))
-              : Optional.empty();
-      return secret.map(key -> TokenMinter.hmac(key).mint(new TokenMinter.Grant("fleetplane-node-canary",
+      return auth.hmacKey().map(key -> TokenMinter.hmac(key).mint(new TokenMinter.Grant("fleetplane-node-canary",
           java.util.List.of(Scope.DEVICES_READ), java.util.List.of(Caller.ALL_RAES), Duration.ofDays(365),
           auth.issuer(), auth.audience())));
     } catch (java.io.IOException e) {

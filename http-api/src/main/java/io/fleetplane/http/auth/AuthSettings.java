@@ -59,4 +59,15 @@ public record AuthSettings(
   private static Optional<String> text(Config c, String key) {
     return c.hasPath(key) && !c.getString(key).isBlank() ? Optional.of(c.getString(key).trim()) : Optional.empty();
   }
+
+  /** The HMAC key, inline or read from its file; empty when tokens are verified with RSA/JWKS keys. */
+  public Optional<byte[]> hmacKey() throws java.io.IOException {
+    if (hmacSecret.isPresent()) {
+      return Optional.of(hmacSecret.get().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+    if (hmacSecretFile.isPresent()) {
+      return Optional.of(TokenVerifier.readHmacSecret(hmacSecretFile.get()));
+    }
+    return Optional.empty();
+  }
 }

@@ -120,10 +120,9 @@ public final class TokenVerifier {
 
   private static JWSKeySelector<SecurityContext> keySelector(AuthSettings settings) {
     try {
-      if (settings.hmacSecret().isPresent() || settings.hmacSecretFile().isPresent()) {
-        byte[] secret = settings.hmacSecret().isPresent()
-            ? settings.hmacSecret().get().getBytes(StandardCharsets.UTF_8)
-            : readHmacSecret(settings.hmacSecretFile().get());
+      java.util.Optional<byte[]> hmacKey = settings.hmacKey();
+      if (hmacKey.isPresent()) {
+        byte[] secret = hmacKey.get();
         if (secret.length < MIN_HMAC_SECRET_BYTES) {
           throw new IllegalStateException("The HMAC token secret must be at least " + MIN_HMAC_SECRET_BYTES
               + " bytes, it has " + secret.length + ".");
