@@ -45,15 +45,7 @@ class CanaryBrokenPipelineIT {
 
   @AfterAll
   static void stop() throws Exception {
-    if (node != null) {
-      node.stop().toCompletableFuture().get();
-    }
-    if (kafka != null) {
-      kafka.close();
-    }
-    if (db != null) {
-      TestPostgres.dropSchema(db);
-    }
+    NodeFixture.stopAll(node, kafka, db);
   }
 
   @Test

@@ -61,15 +61,7 @@ class CanaryIT {
 
   @AfterAll
   static void stop() throws Exception {
-    if (node != null) {
-      node.stop().toCompletableFuture().get();
-    }
-    if (kafka != null) {
-      kafka.close();
-    }
-    if (db != null) {
-      TestPostgres.dropSchema(db);
-    }
+    NodeFixture.stopAll(node, kafka, db);
   }
 
   /** A scheduled canary that runs once right after start-up, and a fast heartbeat. */

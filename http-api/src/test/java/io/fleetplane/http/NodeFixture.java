@@ -122,4 +122,17 @@ final class NodeFixture {
     return last.get();
   }
 
+
+  /** Stops what a node test class started, each part only if it got that far. */
+  static void stopAll(FleetplaneNode node, EmbeddedKafka kafka, PostgresEndpoint db) throws Exception {
+    if (node != null) {
+      node.stop().toCompletableFuture().get();
+    }
+    if (kafka != null) {
+      kafka.close();
+    }
+    if (db != null) {
+      io.fleetplane.testkit.infra.TestPostgres.dropSchema(db);
+    }
+  }
 }

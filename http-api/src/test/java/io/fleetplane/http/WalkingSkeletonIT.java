@@ -43,15 +43,7 @@ class WalkingSkeletonIT {
 
   @AfterAll
   static void stop() throws Exception {
-    if (node != null) {
-      node.stop().toCompletableFuture().get();
-    }
-    if (kafka != null) {
-      kafka.close();
-    }
-    if (db != null) {
-      TestPostgres.dropSchema(db);
-    }
+    NodeFixture.stopAll(node, kafka, db);
   }
 
   @Test
