@@ -40,7 +40,7 @@ public final class BridgeHttpServer implements AutoCloseable {
    *
    * @throws IllegalStateException if the address is taken, saying which key to change
    */
-  public static BridgeHttpServer start(String host, int port, Supplier<MqttKafkaBridge.Health> health,
+  public static BridgeHttpServer start(String host, int port, Supplier<? extends HealthReport> health,
       Supplier<String> metricsText) {
     HttpServer server;
     try {
@@ -69,7 +69,7 @@ public final class BridgeHttpServer implements AutoCloseable {
           exchange.getResponseHeaders().add("Allow", "GET, HEAD");
           send(exchange, 405, "application/json", json(Map.of("error", "request.method-not-allowed")));
         } else if (path.equals("/health")) {
-          MqttKafkaBridge.Health h = health.get();
+          HealthReport h = health.get();
           send(exchange, h.healthy() ? 200 : 503, "application/json", json(h.toJson()));
         } else {
           send(exchange, 200, "text/plain; version=0.0.4; charset=utf-8", metricsText.get());

@@ -7,6 +7,7 @@ import akka.actor.typed.javadsl.Behaviors;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
+import io.fleetplane.bridge.command.CommandBridgeSettings;
 import io.fleetplane.config.FleetplaneConfig;
 import io.fleetplane.config.KafkaSettings;
 import java.io.PrintStream;
@@ -25,7 +26,8 @@ import org.slf4j.LoggerFactory;
  * with a HOCON file layered below the system properties.
  *
  * <p>It starts its own ActorSystem, the bridge ({@link MqttKafkaBridge#launch}: keeps retrying
- * until the broker and Kafka are there) and the health/metrics endpoint
+ * until the broker and Kafka are there), the command bridge ({@link CommandSide}: retries the
+ * same way) and the health/metrics endpoint
  * ({@link BridgeHttpServer}). SIGTERM or SIGINT runs Akka's CoordinatedShutdown: stop taking
  * from MQTT, drain in-flight messages to Kafka and acknowledge them, disconnect, then stop the
  * HTTP endpoint. Exit codes: 0 after a shutdown, 1 if it cannot start, 2 for bad arguments or
@@ -37,7 +39,8 @@ public final class BridgeMain {
   static final String USAGE = """
       Usage: BridgeMain [--config FILE] [--help]
 
-      Runs the Fleetplane MQTT -> Kafka bridge (device-to-cloud) until SIGTERM/SIGINT.
+      Runs the Fleetplane bridge until SIGTERM/SIGINT: MQTT -> Kafka (device-to-cloud) and
+      Kafka -> MQTT commands with their replies back to Kafka (cloud-to-device).
         --config FILE  HOCON file with overrides (below -D system properties, above
                        application.conf and the defaults)
         --help         this text
@@ -51,6 +54,8 @@ public final class BridgeMain {
         FLEETPLANE_KAFKA_BOOTSTRAP_SERVERS  -Dfleetplane.kafka.bootstrap-servers       127.0.0.1:9092
         FLEETPLANE_BRIDGE_HTTP_HOST         -Dfleetplane.bridge.http.host              127.0.0.1
         FLEETPLANE_BRIDGE_HTTP_PORT         -Dfleetplane.bridge.http.port              8091 (0 = any free port)
+      Commands: fleetplane.bridge.commands.* (topics fleet.device-commands -> .../command, replies
+      -> fleet.device-command-replies; FLEETPLANE_COMMANDS_MQTT_CLIENT_ID, _GROUP_ID, _SHARED_GROUP).
       Endpoints: GET /health (200 healthy, 503 degraded, JSON), GET /metrics (Prometheus text).
       """;
 
@@ -88,18 +93,20 @@ public final class BridgeMain {
     }
     Config config;
     BridgeSettings settings;
+    CommandBridgeSettings commandSettings;
     KafkaSettings kafka;
     try {
       // -D system properties still win over the file.
       config = FleetplaneConfig.load(ConfigFactory.systemProperties().withFallback(overrides));
       settings = BridgeSettings.fromConfig(config);
+      commandSettings = CommandBridgeSettings.fromConfig(config);
       kafka = KafkaSettings.fromConfig(config);
     } catch (ConfigException | IllegalArgumentException e) {
       err.println("Bridge configuration is invalid: " + e.getMessage());
       return 2;
     }
     try {
-      start(config, settings, kafka);
+      start(config, settings, commandSettings, kafka);
       return -1;
     } catch (RuntimeException e) {
       err.println("Bridge could not start: " + e.getMessage());
@@ -111,17 +118,22 @@ public final class BridgeMain {
   /** A running standalone bridge: its ActorSystem, the bridge, and the HTTP endpoint. */
   record Running(ActorSystem<Void> system, MqttKafkaBridge bridge, BridgeHttpServer http) {}
 
-  static Running start(Config config, BridgeSettings settings, KafkaSettings kafka) {
+  static Running start(Config config, BridgeSettings settings, CommandBridgeSettings commandSettings,
+      KafkaSettings kafka) {
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "fleetplane-bridge",
         processConfig(settings).withFallback(config));
     try {
       MqttKafkaBridge bridge = MqttKafkaBridge.launch(system, settings, kafka);
+      CommandSide commands = CommandSide.launch(system, commandSettings, kafka,
+          settings.restart());
       BridgeHttpServer http = settings.http().enabled()
-          ? BridgeHttpServer.start(settings.http().host(), settings.http().port(), bridge::health,
+          ? BridgeHttpServer.start(settings.http().host(), settings.http().port(),
+              () -> new CommandSide.ProcessHealth(bridge.health(), commands.health()),
               () -> bridge.metrics().prometheusText())
           : null;
       CoordinatedShutdown shutdown = CoordinatedShutdown.get(system);
       shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "stop-bridge", bridge::stop);
+      shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "stop-command-bridge", commands::stop);
       if (http != null) {
         shutdown.addTask(CoordinatedShutdown.PhaseServiceStop(), "stop-bridge-http", () -> {
           http.close();

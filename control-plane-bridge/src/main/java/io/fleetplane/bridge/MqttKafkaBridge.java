@@ -125,11 +125,12 @@ public final class MqttKafkaBridge {
    * @param inFlightHighWaterMark the most that were ever in flight at once
    */
   public record Health(Part mqtt, Part kafka, int inFlight, int maxInFlight, int inFlightHighWaterMark,
-      boolean stopping) {
+      boolean stopping) implements HealthReport {
 
     /** One side's state and, when it is not up, what is wrong and what to check. */
     public record Part(boolean up, String detail) {}
 
+    @Override
     public boolean healthy() {
       return mqtt.up() && kafka.up();
     }
@@ -158,6 +159,7 @@ public final class MqttKafkaBridge {
     }
 
     /** The JSON body of {@code GET /health}. */
+    @Override
     public Map<String, Object> toJson() {
       Map<String, Object> json = new LinkedHashMap<>();
       json.put("status", healthy() ? "healthy" : "degraded");
