@@ -15,6 +15,7 @@ import akka.persistence.typed.javadsl.ReplyEffect;
 import akka.persistence.typed.javadsl.RetentionCriteria;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.fleetplane.config.CborSerializable;
+import io.fleetplane.config.ids.DeviceTopic.Channel;
 import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.registry.domain.DeviceMessage;
 import io.fleetplane.registry.domain.Lineage;
@@ -85,7 +86,8 @@ public final class DeviceSession
       Instant lastHeardAt,
       SessionOrdering.Position lastPosition,
       Instant lastUpdateAt,
-      long appliedMessages) implements State {
+      long appliedMessages,
+      long connectedSinceDeviceMillis) implements State {
 
     /** Liveness as a reader should see it now (silence turns a connected device UNKNOWN). */
     public Liveness.Status liveness(Instant now, Duration unknownAfter) {
@@ -173,7 +175,9 @@ public final class DeviceSession
       Metrics.increment(METRIC_STALE_IGNORED, Map.of("reason", "rae-mismatch"));
       return Effect().reply(apply.replyTo(), new Ignored("rae-mismatch"));
     }
-    if (SessionOrdering.isStale(state.lastPosition(), apply.message(), apply.lineage())) {
+    if (SessionOrdering.isStale(state.lastPosition(), apply.message(), apply.lineage())
+        && !SessionOrdering.isLateWill(state.lastPosition(), state.connectedSinceDeviceMillis(),
+            apply.message(), apply.lineage())) {
       Metrics.increment(METRIC_STALE_IGNORED, Map.of("reason", "stale"));
       return Effect().reply(apply.replyTo(), new Ignored("stale"));
     }
@@ -226,6 +230,19 @@ public final class DeviceSession
     }
     Instant connectionAsOf = previous != null && previous.connection() == connection
         ? previous.connectionAsOf() : heardAt;
+    long connectedSince = previous == null ? 0 : previous.connectedSinceDeviceMillis();
+    if (message.channel() == Channel.CONNECTION && message.connected().orElse(false)) {
+      connectedSince = message.deviceTimestampMillis();
+    }
+    // A late will (SessionOrdering.isLateWill) changes the connection only: the ordering position
+    // keeps the newer ts/seq already applied (so older updates stay stale) and takes the will's
+    // Kafka position (so a redelivery of the will itself is recognised).
+    SessionOrdering.Position position =
+        new SessionOrdering.Position(message.deviceTimestampMillis(), message.sequence(), event.lineage());
+    if (previous != null && SessionOrdering.isStale(previous.lastPosition(), message, event.lineage())) {
+      position = new SessionOrdering.Position(previous.lastPosition().deviceTimestampMillis(),
+          previous.lastPosition().sequence(), event.lineage());
+    }
     return new Active(
         event.raeSerial(),
         Map.copyOf(attributes),
@@ -233,9 +250,10 @@ public final class DeviceSession
         connection,
         connectionAsOf,
         heardAt,
-        new SessionOrdering.Position(message.deviceTimestampMillis(), message.sequence(), event.lineage()),
+        position,
         event.appliedAt(),
-        (previous == null ? 0 : previous.appliedMessages()) + 1);
+        (previous == null ? 0 : previous.appliedMessages()) + 1,
+        connectedSince);
   }
 
   private static void putAll(Map<String, ReportedAttribute> into, DeviceMessage message, Instant at) {

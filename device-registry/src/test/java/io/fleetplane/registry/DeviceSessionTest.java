@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.node.TextNode;
 import io.fleetplane.config.ids.DeviceTopic.Channel;
 import io.fleetplane.registry.DeviceSession.Active;
 import io.fleetplane.registry.DeviceSession.ApplyReply;
+import io.fleetplane.registry.DeviceSession.Ignored;
 import io.fleetplane.registry.domain.Liveness;
 import io.fleetplane.registry.domain.Liveness.Connection;
 import io.fleetplane.registry.domain.DeviceMessage;
@@ -108,6 +109,36 @@ class DeviceSessionTest {
     assertEquals(Connection.DISCONNECTED, ((Active) disconnected.state())
         .liveness(heard.plusSeconds(3600), java.time.Duration.ofMinutes(1)).connection(),
         "a device that said goodbye stays disconnected, not unknown");
+  }
+
+  @Test
+  void theBrokersLastWillMarksTheSessionDisconnectedAlthoughItsTsDatesFromTheConnect() {
+    send("RAE-1", Channel.CONNECTION, 100, Map.of(), true);
+    send("RAE-1", Channel.UPDATE, 200, Map.of("esn", "E1"), null);
+    long willOffset = offset;
+    var will = send("RAE-1", Channel.CONNECTION, 100, Map.of(), false);
+    assertInstanceOf(DeviceSession.Applied.class, will.reply(), "the will is applied, not ignored as stale");
+    Active state = assertInstanceOf(Active.class, will.state());
+    assertEquals(Connection.DISCONNECTED, state.connection());
+    assertEquals("E1", state.attributes().get("esn").value().asText(), "a will changes the connection only");
+    assertEquals(200, state.lastPosition().deviceTimestampMillis(), "ordering keeps the newest ts");
+
+    var olderUpdate = send("RAE-1", Channel.UPDATE, 150, Map.of("esn", "OLD"), null);
+    assertEquals(new Ignored("stale"), olderUpdate.reply(), "the will does not reopen the door to older updates");
+    offset = willOffset;
+    var redelivered = send("RAE-1", Channel.CONNECTION, 100, Map.of(), false);
+    assertEquals(new Ignored("stale"), redelivered.reply(), "the same will record again is a redelivery");
+  }
+
+  @Test
+  void aWillOfAnEarlierConnectionDoesNotDisconnectAReconnectedDevice() {
+    send("RAE-1", Channel.CONNECTION, 100, Map.of(), true);
+    send("RAE-1", Channel.UPDATE, 150, Map.of("esn", "E1"), null);
+    send("RAE-1", Channel.CONNECTION, 300, Map.of(), true);
+    var oldWill = send("RAE-1", Channel.CONNECTION, 100, Map.of(), false);
+    assertEquals(new Ignored("stale"), oldWill.reply());
+    assertEquals(Connection.CONNECTED, ((Active) oldWill.state()).connection());
+    assertEquals(300, ((Active) session.restart().state()).connectedSinceDeviceMillis(), "survives recovery");
   }
 
   @Test

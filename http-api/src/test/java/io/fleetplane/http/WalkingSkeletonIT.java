@@ -11,7 +11,12 @@ import io.fleetplane.testkit.infra.EmbeddedKafka;
 import io.fleetplane.testkit.infra.EmbeddedMqttBroker;
 import io.fleetplane.testkit.infra.PostgresEndpoint;
 import io.fleetplane.testkit.infra.TestPostgres;
+import org.eclipse.paho.mqttv5.client.MqttAsyncClient;
+import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
+import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
+import org.eclipse.paho.mqttv5.common.MqttMessage;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -75,6 +80,42 @@ class WalkingSkeletonIT {
         assertEquals(2, rows.getInt(1), "both updates are events in the PostgreSQL journal");
       }
     }
+  }
+
+  /**
+   * A device that dies without saying goodbye: the broker publishes its last will, whose ts dates
+   * from the connect (older than the device's later updates), and the registry still marks the
+   * session disconnected (docs/protocol.md, "Last will").
+   */
+  @Test
+  void aDevicesLastWillMarksItDisconnectedAfterItsNewerUpdates() throws Exception {
+    String session = UUID.randomUUID().toString();
+    String prefix = "fleet/rae/RAE-1/device/" + session;
+    long connectedAt = System.currentTimeMillis();
+    MqttAsyncClient device = new MqttAsyncClient(mqttUri, "will-" + session, new MemoryPersistence());
+    MqttConnectionOptions options = new MqttConnectionOptions();
+    MqttMessage will = new MqttMessage(
+        ("{\"version\":1,\"ts\":" + connectedAt + ",\"connected\":false}").getBytes(StandardCharsets.UTF_8));
+    will.setQos(1);
+    options.setWill(prefix + "/connection", will);
+    device.connect(options).waitForCompletion(10_000);
+    try {
+      device.publish(prefix + "/connection", ("{\"version\":1,\"ts\":" + connectedAt + ",\"connected\":true}")
+          .getBytes(StandardCharsets.UTF_8), 1, false).waitForCompletion(10_000);
+      device.publish(prefix + "/update", ("{\"version\":1,\"ts\":" + (connectedAt + 10)
+          + ",\"attributes\":{\"fw\":\"2.1\"}}").getBytes(StandardCharsets.UTF_8), 1, false).waitForCompletion(10_000);
+      awaitResponse(node.httpPort(), "/api/v1/devices/" + session,
+          r -> r.statusCode() == 200 && r.body().contains("\"fw\"") && r.body().contains("\"CONNECTED\""),
+          Duration.ofSeconds(30));
+    } finally {
+      device.disconnectForcibly(0, 1_000, false); // no DISCONNECT packet: the broker sends the will
+      device.close(true);
+    }
+
+    JsonNode gone = json(awaitResponse(node.httpPort(), "/api/v1/devices/" + session,
+        r -> r.statusCode() == 200 && r.body().contains("\"DISCONNECTED\""), Duration.ofSeconds(30)));
+    assertEquals("2.1", gone.get("attributes").get("fw").asText(), "the will changed the connection only");
+    assertEquals(3, gone.get("appliedMessages").asInt(), gone.toString());
   }
 
   @Test

@@ -1,5 +1,6 @@
 package io.fleetplane.registry.domain;
 
+import io.fleetplane.config.ids.DeviceTopic.Channel;
 import java.util.Optional;
 
 /**
@@ -28,5 +29,28 @@ public final class SessionOrdering {
     }
     return lineage.kafkaPartition() == last.lineage().kafkaPartition()
         && lineage.kafkaOffset() <= last.lineage().kafkaOffset();
+  }
+
+  /**
+   * A last will that must be applied although {@link #isStale} says it is old. The broker
+   * publishes a will when the connection dies, but its payload (and so its {@code ts} and
+   * {@code seq}) was fixed when the device connected: it naturally dates from before the
+   * session's later updates. It still tells the truth about the connection when
+   *
+   * <ul>
+   *   <li>it comes after everything applied so far in Kafka order (same partition, later offset:
+   *       a new record, not a redelivery of an applied one), and
+   *   <li>its {@code ts} is not older than the {@code connected:true} that opened the current
+   *       connection ({@code connectedSinceMillis}; the protocol has devices send the will's
+   *       {@code ts} in that message too), so a will of an earlier connection that turns up late
+   *       does not mark a reconnected device as gone.
+   * </ul>
+   */
+  public static boolean isLateWill(Position last, long connectedSinceMillis, DeviceMessage message, Lineage lineage) {
+    return message.channel() == Channel.CONNECTION
+        && message.connected().isPresent() && !message.connected().get()
+        && message.deviceTimestampMillis() >= connectedSinceMillis
+        && lineage.kafkaPartition() == last.lineage().kafkaPartition()
+        && lineage.kafkaOffset() > last.lineage().kafkaOffset();
   }
 }
