@@ -167,9 +167,14 @@ final class CommandRoutes extends AllDirectives {
       withIds(stored, () -> log.info("Sending command {} '{}' to session {} for {} ({} ms, {})", commandId,
           command.name(), command.deviceSessionId(), caller.subject(), command.timeoutMs(), async ? "async" : "sync"));
       return commands.send(command, record)
-          .thenCompose(sent -> async ? CompletableFuture.completedFuture(accepted(stored)) : awaitReply(stored, mine.get()))
-          .exceptionallyCompose(error -> notSent(stored, error));
-    }).exceptionally(CommandRoutes::storeFailure);
+          .handle((sent, error) -> Optional.ofNullable(error))
+          .thenCompose(error -> error.isPresent() ? notSent(stored, error.get())
+              : async ? CompletableFuture.completedFuture(accepted(stored)) : awaitReply(stored, mine.get()));
+    }).exceptionally(error -> {
+      // Not stored (or not read back): free the slot now rather than at the deadline.
+      commands.waiters().cancel(commandId);
+      return storeFailure(error);
+    });
   }
 
   /** The same request id again: the first command stands, and is never sent twice. */
