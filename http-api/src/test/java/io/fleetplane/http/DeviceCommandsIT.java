@@ -27,6 +27,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -56,6 +58,8 @@ class DeviceCommandsIT {
     Map<String, Object> config = NodeFixture.nodeConfig(db, kafka.bootstrapServers(), broker.serverUri(), "commands-it");
     config.put("fleetplane.node.metrics.kamon-agent", false);
     config.put("fleetplane.node.commands.reply-grace", "2s");
+    // One sync waiter per node, so the bound is reachable; the tests send one sync command at a time.
+    config.put("fleetplane.node.commands.max-waiting", 1);
     node = NodeFixture.startNode(config);
   }
 
@@ -168,6 +172,32 @@ class DeviceCommandsIT {
         r -> r.statusCode() == 200 && r.body().contains("timed-out"), WAIT));
     assertEquals("timed-out", stored.get("status").asText());
     assertEquals("command.timed-out", stored.at("/reply/error/code").asText());
+  }
+
+  @Test
+  void whenTheNodeWaitsForAsManyRepliesAsItMayTheNextSyncCommandIs503() throws Exception {
+    DeviceSimulator silent = device(RAE_1, CommandBehaviour.ignore());
+    DeviceSimulator other = device(RAE_1, CommandBehaviour.echo());
+    CompletableFuture<HttpResponse<String>> holding = CompletableFuture.supplyAsync(() -> {
+      try {
+        return post(commands(silent), "{\"name\":\"reboot\",\"timeoutMs\":3000}");
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    });
+    // The device has it, so its request registered its waiter before.
+    silent.awaitCommand(c -> true, WAIT);
+
+    HttpResponse<String> refused = post(commands(other), "{\"name\":\"reboot\"}");
+    HttpResponse<String> async = post(commands(other) + "?async=true", "{\"name\":\"reboot\"}");
+
+    assertProblem(refused, 503, "command.too-many-waiting", null);
+    assertTrue(refused.headers().firstValue("Retry-After").isPresent());
+    assertEquals(202, async.statusCode(), "async requests hold no waiter: " + async.body());
+    assertProblem(holding.get(30, TimeUnit.SECONDS), 504, "command.timed-out", null);
+    String asyncId = json(async).get("commandId").asText();
+    other.awaitCommand(c -> c.commandId().equals(asyncId), WAIT);
+    assertEquals(1, other.receivedCommands().size(), "only the async command was sent, never the refused one");
   }
 
   @Test
