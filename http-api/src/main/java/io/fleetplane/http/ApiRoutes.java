@@ -27,9 +27,10 @@ final class ApiRoutes extends AllDirectives {
   private final WorkflowRoutes workflows;
 
   private final Route canary;
+  private final CommandRoutes commands;
 
   ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health, DeviceQueries deviceQueries,
-      Route canary) {
+      Route canary, io.fleetplane.http.commands.DeviceCommands deviceCommands) {
     // Every /api/v1 route is wrapped in this directive; /health and /metrics stay open.
     Authorization auth = Authorization.fromSettings(AuthSettings.fromConfig(system.settings().config()));
     this.devices = new DeviceRoutes(system, settings.askTimeout(),
@@ -39,6 +40,7 @@ final class ApiRoutes extends AllDirectives {
     this.distributions = new DistributionRoutes(system, io.fleetplane.jobs.distribution.Distributions.get(system));
     this.workflows = new WorkflowRoutes(io.fleetplane.jobs.workflow.WorkflowEngine.get(system));
     this.canary = canary;
+    this.commands = new CommandRoutes(system, settings.askTimeout(), deviceCommands, auth);
   }
 
   Route routes() {
@@ -47,6 +49,7 @@ final class ApiRoutes extends AllDirectives {
             // Open on purpose: the contract is no secret, and clients need it before they have a token.
             path("openapi.json", () -> get(() -> getFromResource(OPENAPI_RESOURCE, ContentTypes.APPLICATION_JSON))),
             devices.routes(),
+            commands.routes(),
             pathPrefixTest(PathMatchers.segment(Pattern.compile("documents|distributions")), group ->
                 auth.authorizeByMethod(Scope.JOBS_READ, Scope.JOBS_WRITE, distributions::apiRoutes)),
             pathPrefixTest("workflows", () ->

@@ -84,9 +84,13 @@ public final class FleetplaneNode {
           ? Optional.of(await(CommandBridge.start(system, CommandBridgeSettings.fromConfig(config), kafka)))
           : Optional.empty();
 
+      // Commands over HTTP need Kafka and the database only; the bridge may run elsewhere.
+      io.fleetplane.http.commands.DeviceCommands deviceCommands =
+          io.fleetplane.http.commands.DeviceCommands.start(system, config, kafka, persistence);
       HealthRoutes health = new HealthRoutes(system, persistence, bridge, commands, ingest);
       NodeCanary canary = new NodeCanary(system, config);
-      ApiRoutes routes = new ApiRoutes(system, node, health, readSide.queries(), canary.routes());
+      ApiRoutes routes = new ApiRoutes(system, node, health, readSide.queries(), canary.routes(),
+          deviceCommands);
       ServerBinding binding = await(Http.get(system)
           .newServerAt(node.httpHost(), node.httpPort())
           .bind(routes.routes()));
@@ -97,6 +101,8 @@ public final class FleetplaneNode {
       bridge.ifPresent(b -> shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "stop-bridge", b::stop));
       commands.ifPresent(c -> shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "stop-command-bridge", c::stop));
       ingest.ifPresent(i -> shutdown.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "drain-ingest", i::stop));
+      // After the unbind: requests still waiting for replies are answered before the consumer stops.
+      shutdown.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "stop-command-replies", deviceCommands::stop);
       shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "stop-canary-schedule", () -> {
         canary.stop();
         return java.util.concurrent.CompletableFuture.completedFuture(Done.getInstance());

@@ -78,6 +78,8 @@ class OpenApiContractIT {
     assertTrue(doc.get("openapi").asText().startsWith("3."), "OpenAPI 3");
 
     PARAMS.put("deviceSessionId", device);
+    // No command was sent: reading one answers its documented 404.
+    PARAMS.put("commandId", UUID.randomUUID().toString());
     HttpResponse<String> document = send("POST", "/api/v1/documents", "application/pdf",
         DistributionHttpIT.pdf("openapi", 1, false));
     assertEquals(201, document.statusCode(), document.body());
