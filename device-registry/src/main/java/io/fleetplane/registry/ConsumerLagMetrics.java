@@ -18,6 +18,7 @@ public final class ConsumerLagMetrics {
 
   private final String topic;
   private final AtomicReference<Lag> latest = new AtomicReference<>(new Lag(0, 0, 0, 0));
+  private final java.util.concurrent.atomic.AtomicLong fetched = new java.util.concurrent.atomic.AtomicLong();
 
   ConsumerLagMetrics(String topic) {
     this.topic = topic;
@@ -25,6 +26,14 @@ public final class ConsumerLagMetrics {
 
   public Lag latest() {
     return latest.get();
+  }
+
+  /**
+   * Records the current consumer has fetched from Kafka (its {@code records-consumed-total}; starts
+   * again at 0 when the consumer restarts). Fetched minus persisted is what sits in memory.
+   */
+  public long recordsFetched() {
+    return fetched.get();
   }
 
   void record(Map<MetricName, Metric> metrics) {
@@ -50,6 +59,11 @@ public final class ConsumerLagMetrics {
         }
         case "fetch-rate" -> gaugeOnce(name, "fleetplane_registry_fetch_rate", value);
         case "records-per-request-avg" -> gaugeOnce(name, "fleetplane_registry_records_per_fetch", value);
+        case "records-consumed-total" -> {
+          if (!name.tags().containsKey("topic")) {
+            fetched.set((long) value);
+          }
+        }
         case "commit-rate" -> gaugeOnce(name, "fleetplane_registry_commit_rate", value);
         case "commit-latency-avg" -> gaugeOnce(name, "fleetplane_registry_commit_latency_ms", value);
         default -> { }

@@ -13,7 +13,9 @@ import akka.kafka.Subscriptions;
 import akka.kafka.javadsl.Committer;
 import akka.kafka.javadsl.Consumer;
 import akka.kafka.javadsl.SendProducer;
+import akka.stream.KillSwitches;
 import akka.stream.RestartSettings;
+import akka.stream.SharedKillSwitch;
 import akka.stream.javadsl.RestartSource;
 import akka.stream.javadsl.Sink;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -50,11 +52,13 @@ import org.slf4j.MDC;
  * <p><b>Order and back-pressure.</b> One sub-stream per assigned partition hands its records to
  * their sessions in offset order, with at most {@code max-in-flight-per-partition} not yet
  * persisted ({@code mapAsync(n)}): the consumer never runs further ahead of the journal than that,
- * and nothing queues without bound. Records of one session stay in order because the asks leave
- * this one stage in order for one local shard region, and every hop to the entity is FIFO (a
- * session that is still recovering stashes them in order); {@code SessionOrdering} would ignore,
- * and count, anything that still arrived out of order. Completions are emitted in offset order,
- * so an offset is committed only when every record before it in the partition was persisted.
+ * and nothing queues without bound. Records of different sessions persist concurrently; records of
+ * one session strictly one after the other ({@link PerKeyChain}): a session's next record is sent
+ * only once the previous one was persisted, and fails unsent if that one failed. FIFO delivery
+ * alone would not do: a record lost on the way (a failed persist) while a later one of the same
+ * session was already sent would be redelivered after the restart and then ignored as stale.
+ * Completions are emitted in offset order, so an offset is committed only when every record
+ * before it in the partition was persisted.
  *
  * <p><b>Commits.</b> Offsets are committed after persistence, in batches ({@code Committer.sink});
  * a crash re-delivers at most the uncommitted batch, which the sessions ignore as stale.
@@ -85,15 +89,18 @@ public final class DeviceEventsIngest {
   public static final String METRIC_APPLY_LATENCY = "fleetplane_registry_apply_latency";
 
   private final AtomicReference<Consumer.Control> control;
+  private final AtomicReference<SharedKillSwitch> crashSwitch;
   private final CompletionStage<Done> streamDone;
   private final SendProducer<String, byte[]> deadLetterProducer;
   private final ConsumerLagMetrics lagMetrics;
   private final Cancellable lagPolling;
   private final AtomicBoolean stopping = new AtomicBoolean();
 
-  private DeviceEventsIngest(AtomicReference<Consumer.Control> control, CompletionStage<Done> streamDone,
-      SendProducer<String, byte[]> deadLetterProducer, ConsumerLagMetrics lagMetrics, Cancellable lagPolling) {
+  private DeviceEventsIngest(AtomicReference<Consumer.Control> control, AtomicReference<SharedKillSwitch> crashSwitch,
+      CompletionStage<Done> streamDone, SendProducer<String, byte[]> deadLetterProducer, ConsumerLagMetrics lagMetrics,
+      Cancellable lagPolling) {
     this.control = control;
+    this.crashSwitch = crashSwitch;
     this.streamDone = streamDone;
     this.deadLetterProducer = deadLetterProducer;
     this.lagMetrics = lagMetrics;
@@ -143,6 +150,7 @@ public final class DeviceEventsIngest {
         (record, reason, detail) -> deadLetter(deadLetterProducer, kafka, record, reason, detail));
 
     AtomicReference<Consumer.Control> control = new AtomicReference<>(Consumer.createNoopControl());
+    AtomicReference<SharedKillSwitch> crashSwitch = new AtomicReference<>(KillSwitches.shared("registry-consumer"));
     AtomicBoolean firstStart = new AtomicBoolean(true);
     RestartSettings restart = RestartSettings.create(settings.restartMinBackoff(), settings.restartMaxBackoff(), 0.2);
     CompletionStage<Done> streamDone = RestartSource.onFailuresWithBackoff(restart, () -> {
@@ -150,17 +158,24 @@ public final class DeviceEventsIngest {
             Metrics.increment(METRIC_RESTARTS);
             log.warn("Registry consumer restarting from the last committed offsets");
           }
+          SharedKillSwitch killSwitch = KillSwitches.shared("registry-consumer");
+          crashSwitch.set(killSwitch);
           return Consumer.committablePartitionedSource(consumerSettings, Subscriptions.topics(kafka.deviceEventsTopic()))
               .mapMaterializedValue(c -> {
                 control.set(c);
                 return c;
               })
+              .via(killSwitch.flow())
               .mapAsyncUnordered(settings.maxPartitions(), partitionAndSource -> {
                 int partition = partitionAndSource.first().partition();
                 log.info("Registry consuming {} partition {}", kafka.deviceEventsTopic(), partition);
+                // One chain per sub-stream: a session's records are keyed to one partition.
+                PerKeyChain<String> perSession = new PerKeyChain<>();
                 return partitionAndSource.second()
+                    .via(killSwitch.flow())
                     .mapAsync(settings.maxInFlightPerPartition(),
-                        (CommittableMessage<String, byte[]> message) -> handleOne(handler, message))
+                        (CommittableMessage<String, byte[]> message) ->
+                            perSession.submit(message.record().key(), () -> handleOne(handler, message)))
                     .runWith(Committer.sink(committerSettings), system);
               })
               .watchTermination((mat, done) -> {
@@ -175,11 +190,28 @@ public final class DeviceEventsIngest {
         .runWith(Sink.ignore(), system);
 
     ConsumerLagMetrics lagMetrics = new ConsumerLagMetrics(kafka.deviceEventsTopic());
+    // A repeated task that throws is never run again (Akka's scheduler): a consumer that is just
+    // restarting must not end lag reporting for good.
     Cancellable lagPolling = system.scheduler().scheduleAtFixedRate(settings.metricsInterval(),
-        settings.metricsInterval(), () -> control.get().getMetrics().thenAccept(lagMetrics::record),
+        settings.metricsInterval(), () -> {
+          try {
+            control.get().getMetrics().thenAccept(lagMetrics::record);
+          } catch (RuntimeException e) {
+            log.debug("Consumer metrics not available now: {}", e.toString());
+          }
+        },
         system.executionContext());
     log.info("Registry ingest started: topic {}, group {}", kafka.deviceEventsTopic(), settings.consumerGroupId());
-    return new DeviceEventsIngest(control, streamDone, deadLetterProducer, lagMetrics, lagPolling);
+    return new DeviceEventsIngest(control, crashSwitch, streamDone, deadLetterProducer, lagMetrics, lagPolling);
+  }
+
+  /**
+   * Fails the running consumer and its partition sub-streams as a crash would (records in flight
+   * are abandoned, nothing more is committed); the supervision then restarts it with backoff from
+   * the committed offsets. For tests that prove recovery, and for an operator forcing a restart.
+   */
+  public void crashConsumer(Throwable cause) {
+    crashSwitch.get().abort(cause);
   }
 
   /** Hands one record to the handler; a bug in handling one record dead-letters that record. */
@@ -220,6 +252,11 @@ public final class DeviceEventsIngest {
     return producer
         .send(new ProducerRecord<>(kafka.deadLettersTopic(), null, record.key(), record.value(), headers))
         .thenApply(metadata -> Done.getInstance());
+  }
+
+  /** Records the current consumer fetched from Kafka so far (refreshed every metrics-interval). */
+  public long recordsFetched() {
+    return lagMetrics.recordsFetched();
   }
 
   /** The latest consumer lag figures (sum and max over this node's partitions). */

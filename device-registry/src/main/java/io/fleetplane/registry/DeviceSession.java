@@ -199,7 +199,8 @@ public final class DeviceSession
     return builder.build();
   }
 
-  static Active apply(State state, MessageApplied event) {
+  /** The event handler's pure state transition (public for tools that size the state). */
+  public static Active apply(State state, MessageApplied event) {
     DeviceMessage message = event.message();
     Active previous = state instanceof Active active ? active : null;
     Instant heardAt = Instant.ofEpochMilli(event.lineage().receivedAtMillis());

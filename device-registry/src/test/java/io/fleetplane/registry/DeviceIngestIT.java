@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import akka.actor.typed.ActorSystem;
 import io.fleetplane.config.KafkaHeaders;
 import io.fleetplane.config.metrics.Metrics;
+import io.fleetplane.registry.domain.Liveness;
 import io.fleetplane.testkit.infra.EmbeddedKafka;
 import io.fleetplane.testkit.infra.PostgresEndpoint;
 import io.fleetplane.testkit.infra.TestPostgres;
@@ -248,6 +249,98 @@ class DeviceIngestIT {
       ingest.stop().toCompletableFuture().get(30, TimeUnit.SECONDS);
     } finally {
       RegistryFixture.stop(second);
+    }
+  }
+
+  @Test
+  void aConsumerCrashedMidStreamRestartsAndLosesNothing() throws Exception {
+    String topic = newTopic(4);
+    List<String> sessions = sessions(50);
+    publishInterleaved(topic, sessions, 100);
+    ActorSystem<Void> system = RegistryFixture.startNode(RegistryFixture.config(db, kafka, topic, "consumer-crash"));
+    try {
+      long appliedBefore = processed("applied");
+      long restartsBefore = Metrics.count(DeviceEventsIngest.METRIC_RESTARTS, Map.of());
+      DeviceEventsIngest ingest = RegistryFixture.startIngest(system);
+      await("some records applied", Duration.ofSeconds(60), () -> processed("applied") - appliedBefore >= 1000);
+      // The stream dies with records in flight and offsets uncommitted; the node stays up.
+      ingest.crashConsumer(new IllegalStateException("consumer crash (test)"));
+      await("the consumer restarted", Duration.ofSeconds(30),
+          () -> Metrics.count(DeviceEventsIngest.METRIC_RESTARTS, Map.of()) > restartsBefore);
+      await("every session complete after the restart", Duration.ofSeconds(90), () -> allAt(system, sessions, 100));
+      for (String session : sessions) {
+        DeviceSession.Active state = active(system, session);
+        assertEquals(99, state.attributes().get("n").value().asInt(), "last update wins: " + session);
+        assertEquals(100, state.appliedMessages(), "no update applied twice, none lost");
+      }
+      assertEquals(5000, processed("applied") - appliedBefore, "every record applied exactly once");
+      assertTrue(ingest.isRunning(), "the restarted consumer runs on");
+      ingest.stop().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      assertEquals(5000, committedRecords("consumer-crash", topic), "the restarted consumer committed everything");
+    } finally {
+      RegistryFixture.stop(system);
+    }
+  }
+
+  @Test
+  void aCheckpointAfterAGapRepairsTheStateAndSilenceTurnsLivenessUnknown() throws Exception {
+    String topic = newTopic(2);
+    String session = UUID.randomUUID().toString();
+    Map<String, Object> config = RegistryFixture.config(db, kafka, topic, "checkpoint");
+    config.put("fleetplane.registry.liveness.unknown-after", "2s");
+    ActorSystem<Void> system = RegistryFixture.startNode(config);
+    try (KafkaProducer<String, byte[]> producer = RegistryFixture.producer(kafka)) {
+      DeviceEventsIngest ingest = RegistryFixture.startIngest(system);
+      Duration unknownAfter = RegistrySettings.fromConfig(system.settings().config()).unknownAfter();
+      producer.send(RegistryFixture.deviceRecord(topic, "RAE-C", session, "connection",
+          "{\"ts\":1,\"connected\":true}")).get();
+      producer.send(RegistryFixture.deviceRecord(topic, "RAE-C", session, "update",
+          "{\"ts\":2,\"state\":\"in-test\",\"attributes\":{\"esn\":\"E1\",\"firmware\":\"1.0\",\"temp\":40}}")).get();
+      await("connection and first update applied", Duration.ofSeconds(60), () -> allAt(system, List.of(session), 2));
+      // The device's ts=3 update (firmware 1.1, temp gone) never reaches Kafka: a gap. Its ts=4
+      // checkpoint carries the full record and must replace, not merge.
+      producer.send(RegistryFixture.deviceRecord(topic, "RAE-C", session, "checkpoint",
+          "{\"ts\":4,\"state\":\"available\",\"attributes\":{\"esn\":\"E1\",\"firmware\":\"1.1\"}}")).get();
+      await("checkpoint applied", Duration.ofSeconds(60), () -> allAt(system, List.of(session), 3));
+      DeviceSession.Active repaired = active(system, session);
+      assertEquals(java.util.Set.of("esn", "firmware"), repaired.attributes().keySet(), "the checkpoint replaced");
+      assertEquals("1.1", repaired.attributes().get("firmware").value().asText());
+      assertEquals(java.util.Optional.of("available"), repaired.testState());
+
+      // The missing update shows up late: older than the checkpoint, so it is ignored.
+      long staleBefore = Metrics.count(DeviceSession.METRIC_STALE_IGNORED, Map.of("reason", "stale"));
+      producer.send(RegistryFixture.deviceRecord(topic, "RAE-C", session, "update",
+          "{\"ts\":3,\"attributes\":{\"firmware\":\"1.0-late\"}}")).get();
+      await("the late update ignored as stale", Duration.ofSeconds(60),
+          () -> Metrics.count(DeviceSession.METRIC_STALE_IGNORED, Map.of("reason", "stale")) > staleBefore);
+      assertEquals("1.1", active(system, session).attributes().get("firmware").value().asText());
+      assertEquals(3, active(system, session).appliedMessages());
+
+      // Silence: CONNECTED turns UNKNOWN once unknown-after has passed since the last record.
+      assertEquals(Liveness.Connection.CONNECTED,
+          active(system, session).liveness(java.time.Instant.now(), unknownAfter).connection());
+      await("liveness UNKNOWN after silence", Duration.ofSeconds(30), () -> {
+        try {
+          return active(system, session).liveness(java.time.Instant.now(), unknownAfter).connection()
+              == Liveness.Connection.UNKNOWN;
+        } catch (Exception e) {
+          return false;
+        }
+      });
+      DeviceSession.Active silent = active(system, session);
+      assertEquals(silent.lastHeardAt().plus(unknownAfter),
+          silent.liveness(java.time.Instant.now(), unknownAfter).asOf(), "unknown as of the end of the grace time");
+
+      // The next message brings it back.
+      producer.send(RegistryFixture.deviceRecord(topic, "RAE-C", session, "update",
+          "{\"ts\":5,\"attributes\":{\"temp\":41}}")).get();
+      await("next update applied", Duration.ofSeconds(60), () -> allAt(system, List.of(session), 4));
+      assertEquals(Liveness.Connection.CONNECTED,
+          active(system, session).liveness(java.time.Instant.now(), unknownAfter).connection(),
+          "heard again: CONNECTED");
+      ingest.stop().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    } finally {
+      RegistryFixture.stop(system);
     }
   }
 
