@@ -24,6 +24,9 @@ public final class DatabaseMigrations {
     Flyway flyway = Flyway.configure()
         .dataSource(settings.jdbcUrl(), settings.user(), settings.password())
         .locations("classpath:db/migration")
+        // Issues get version ranges (V20 workflows, V50 schedules, V60 commands) and land in any
+        // order: a database that already applied V60 must still apply a V50 merged after it.
+        .outOfOrder(true)
         .connectRetries(Math.max(0, (int) settings.connectTimeout().toSeconds()))
         .load();
     MigrateResult result = flyway.migrate();

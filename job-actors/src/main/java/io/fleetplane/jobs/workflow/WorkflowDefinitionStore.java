@@ -89,6 +89,11 @@ public final class WorkflowDefinitionStore implements AutoCloseable {
       return CompletableFuture.failedFuture(new InvalidDefinitionException(List.of(new DefinitionError(
           DefinitionError.INVALID, null, 1, "owner is required: set it in the definition or as ?owner="))));
     }
+    // PostgreSQL text cannot hold NUL: say so as a definition error instead of failing the INSERT.
+    if (source.indexOf('\0') >= 0 || owner.indexOf('\0') >= 0 || parsed.description().indexOf('\0') >= 0) {
+      return CompletableFuture.failedFuture(new InvalidDefinitionException(List.of(new DefinitionError(
+          DefinitionError.INVALID, null, 1, "the definition, its owner and description may not contain NUL characters"))));
+    }
     WorkflowDefinition definition = new WorkflowDefinition(parsed.id(), parsed.description(), owner,
         parsed.params(), parsed.steps(), parsed.timeout(),
         parsed.maxRunningInstances());

@@ -1,0 +1,258 @@
+package io.fleetplane.http;
+
+import akka.http.javadsl.model.HttpResponse;
+import akka.http.javadsl.model.StatusCode;
+import akka.http.javadsl.model.StatusCodes;
+import akka.http.javadsl.server.AllDirectives;
+import akka.http.javadsl.server.PathMatchers;
+import akka.http.javadsl.server.Route;
+import akka.http.javadsl.unmarshalling.Unmarshaller;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.fleetplane.config.metrics.Metrics;
+import io.fleetplane.jobs.workflow.WorkflowEngine;
+import io.fleetplane.jobs.workflow.WorkflowInstance;
+import io.fleetplane.jobs.workflow.schedule.WorkflowSchedules;
+import io.fleetplane.jobs.workflow.schedule.WorkflowSchedules.ScheduleRequest;
+import io.fleetplane.jobs.workflow.schedule.domain.Timing;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Schedules of a workflow and the lineage of its instances, under {@code /api/v1/workflows/{id}}:
+ * <ul>
+ *   <li>{@code POST .../schedules} ({@code {"cron": "0 6 * * *" | "period": "daily", "timeZone",
+ *       "catchUp": "skip|latest-once|all-missed", "maxCatchUp", "params", "enabled"}}) 201;
+ *   <li>{@code GET .../schedules}, {@code GET .../schedules/{sid}} (each with {@code nextFireTimes},
+ *       {@code ?next=} how many, default 5), {@code DELETE .../schedules/{sid}};
+ *   <li>{@code POST .../schedules/{sid}/actions/enable}, {@code .../actions/disable};
+ *   <li>{@code GET .../schedules/{sid}/fires} (the instances it started, newest first);
+ *   <li>{@code GET .../instances/{iid}/lineage} (what started the instance: schedule, signal, parent or API).
+ * </ul>
+ * Mounted next to {@link WorkflowRoutes} under the same workflows:read / workflows:write wrapper.
+ */
+final class ScheduleRoutes extends AllDirectives {
+
+  private static final Set<String> FIELDS = Set.of("cron", "period", "timeZone", "catchUp", "maxCatchUp", "params",
+      "enabled");
+
+  private final WorkflowEngine engine;
+  private final WorkflowSchedules schedules;
+  private final io.fleetplane.jobs.workflow.signal.WorkflowSignals signals;
+
+  ScheduleRoutes(WorkflowEngine engine, WorkflowSchedules schedules,
+      io.fleetplane.jobs.workflow.signal.WorkflowSignals signals) {
+    this.engine = engine;
+    this.schedules = schedules;
+    this.signals = signals;
+  }
+
+  Route routes() {
+    return pathPrefix("workflows", () -> pathPrefix(PathMatchers.segment(), workflowId -> concat(
+        pathPrefix("schedules", () -> concat(
+            pathEndOrSingleSlash(() -> concat(
+                post(() -> entity(Unmarshaller.entityToString(), body -> create(workflowId, body))),
+                get(() -> parameterOptional("next", next -> respond(schedules.list(workflowId,
+                    intParam(next, 5, "next", 0, 100)).thenApply(l -> Map.of("workflowId", workflowId, "schedules", l)),
+                    StatusCodes.OK))))),
+            pathPrefix(PathMatchers.segment(), scheduleId -> schedule(workflowId, scheduleId)))),
+        path(PathMatchers.segment("instances").slash(PathMatchers.segment()).slash("lineage"), instanceId ->
+            get(() -> lineage(workflowId, instanceId))))));
+  }
+
+  private Route schedule(String workflowId, String scheduleId) {
+    return concat(
+        pathEndOrSingleSlash(() -> concat(
+            get(() -> parameterOptional("next", next -> respond(schedules.get(workflowId, scheduleId,
+                intParam(next, 5, "next", 0, 100)), StatusCodes.OK))),
+            delete(() -> onComplete(unwrap(schedules.delete(workflowId, scheduleId)), r -> r.isSuccess()
+                ? complete(HttpResponse.create().withStatus(StatusCodes.NO_CONTENT))
+                : failure(r.failed().get()))))),
+        path(PathMatchers.segment("actions").slash("enable"), () -> post(() ->
+            respond(schedules.setEnabled(workflowId, scheduleId, true), StatusCodes.OK))),
+        path(PathMatchers.segment("actions").slash("disable"), () -> post(() ->
+            respond(schedules.setEnabled(workflowId, scheduleId, false), StatusCodes.OK))),
+        path("fires", () -> get(() -> parameterOptional("limit", limit -> {
+          int n = intParam(limit, 100, "limit", 1, 1000);
+          return respond(schedules.fires(workflowId, scheduleId, n).thenApply(f -> Map.of("scheduleId", scheduleId,
+              "fires", f)), StatusCodes.OK);
+        }))));
+  }
+
+  private Route create(String workflowId, String body) {
+    JsonNode json;
+    try {
+      json = body.isBlank() ? null : Json.MAPPER.readTree(body);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID, "the body is not JSON: "
+          + e.getOriginalMessage(), null));
+    }
+    if (json == null || !json.isObject()) {
+      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID, "the body is a JSON object: "
+          + "{\"cron\": \"0 6 * * *\" or \"period\": \"daily\", \"timeZone\": \"Europe/Berlin\", \"catchUp\": \"skip\"}",
+          null));
+    }
+    for (var it = json.fieldNames(); it.hasNext(); ) {
+      String f = it.next();
+      if (!FIELDS.contains(f)) {
+        return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID, "unknown field " + f
+            + "; known: " + FIELDS, f));
+      }
+    }
+    JsonNode cron = json.path("cron");
+    JsonNode period = json.path("period");
+    if (cron.isMissingNode() == period.isMissingNode()) {
+      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID,
+          "give exactly one of cron (5 or 6 fields) and period (hourly, daily, weekly, monthly)", "cron"));
+    }
+    JsonNode expression = cron.isMissingNode() ? period : cron;
+    if (!expression.isTextual()) {
+      return complete(problem(StatusCodes.BAD_REQUEST, Timing.INVALID_CRON, "cron/period is a string",
+          cron.isMissingNode() ? "period" : "cron"));
+    }
+    if (period.isTextual() && !Set.of("hourly", "daily", "weekly", "monthly").contains(period.textValue())) {
+      return complete(problem(StatusCodes.BAD_REQUEST, Timing.INVALID_CRON,
+          "period is one of hourly, daily, weekly, monthly", "period"));
+    }
+    Optional<String> error = checkTypes(json);
+    if (error.isPresent()) {
+      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID, error.get(),
+          error.get().substring(0, error.get().indexOf(' '))));
+    }
+    Map<String, JsonNode> params = new LinkedHashMap<>();
+    json.path("params").fields().forEachRemaining(f -> params.put(f.getKey(), f.getValue()));
+    ScheduleRequest request = new ScheduleRequest(expression.textValue(), text(json, "timeZone"), text(json, "catchUp"),
+        json.has("maxCatchUp") ? Optional.of(json.get("maxCatchUp").intValue()) : Optional.empty(), params,
+        json.path("enabled").asBoolean(true));
+    return respond(schedules.create(workflowId, request), StatusCodes.CREATED);
+  }
+
+  private static Optional<String> checkTypes(JsonNode json) {
+    if (json.has("timeZone") && !json.get("timeZone").isTextual()) {
+      return Optional.of("timeZone is a string (an IANA zone id such as Europe/Berlin)");
+    }
+    if (json.has("catchUp") && !json.get("catchUp").isTextual()) {
+      return Optional.of("catchUp is one of skip, latest-once, all-missed");
+    }
+    if (json.has("maxCatchUp") && !json.get("maxCatchUp").canConvertToExactIntegral()) {
+      return Optional.of("maxCatchUp is an integer");
+    }
+    if (json.has("params") && !json.get("params").isObject()) {
+      return Optional.of("params is a JSON object of name -> value");
+    }
+    if (json.has("enabled") && !json.get("enabled").isBoolean()) {
+      return Optional.of("enabled is true or false");
+    }
+    return Optional.empty();
+  }
+
+  private static Optional<String> text(JsonNode json, String field) {
+    return json.hasNonNull(field) ? Optional.of(json.get(field).textValue()) : Optional.empty();
+  }
+
+  private Route lineage(String workflowId, String instanceId) {
+    return onComplete(unwrap(engine.get(instanceId)), found -> {
+      if (found.isFailure()) {
+        return failure(found.failed().get());
+      }
+      if (!(found.get() instanceof WorkflowInstance.InstanceFound f) || !f.instance().workflowId().equals(workflowId)) {
+        return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.INSTANCE_NOT_FOUND,
+            "No instance " + instanceId + " of workflow " + workflowId + ".", null));
+      }
+      return onComplete(unwrap(schedules.startedBy(instanceId).thenCombine(signals.startedBy(instanceId),
+          java.util.Map::entry)), both -> {
+        if (both.isFailure()) {
+          return failure(both.failed().get());
+        }
+        var r = akka.japi.Pair.create(both.get().getKey(), both.get().getValue());
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("instanceId", instanceId);
+        out.put("workflowId", workflowId);
+        out.put("requestId", f.instance().requestId().orElse(null));
+        Map<String, Object> startedBy = new LinkedHashMap<>();
+        if (r.first().isPresent()) {
+          var fire = r.first().get();
+          startedBy.put("type", "schedule");
+          startedBy.put("scheduleId", fire.scheduleId());
+          startedBy.put("scheduledTime", fire.scheduledTime());
+          startedBy.put("firedAt", fire.firedAt());
+        } else if (r.second().isPresent()) {
+          var trigger = r.second().get();
+          startedBy.put("type", "signal");
+          startedBy.put("signalId", trigger.signalId());
+          startedBy.put("subscriptionId", trigger.subscriptionId());
+          startedBy.put("triggeredAt", trigger.triggeredAt());
+        } else if (f.instance().parentInstanceId().isPresent()) {
+          startedBy.put("type", "parent");
+          startedBy.put("instanceId", f.instance().parentInstanceId().get());
+        } else {
+          // No schedule, signal or parent: it came through POST .../instances.
+          startedBy.put("type", "api");
+        }
+        out.put("startedBy", startedBy);
+        return complete(Json.response(StatusCodes.OK, out));
+      });
+    });
+  }
+
+  private <T> Route respond(CompletionStage<T> stage, StatusCode status) {
+    return onComplete(unwrap(stage), r -> r.isSuccess() ? complete(Json.response(status, r.get()))
+        : failure(r.failed().get()));
+  }
+
+  private Route failure(Throwable t) {
+    if (t instanceof WorkflowSchedules.ScheduleNotFoundException e) {
+      return complete(problem(StatusCodes.NOT_FOUND, WorkflowSchedules.NOT_FOUND, e.getMessage(), null));
+    }
+    if (t instanceof WorkflowEngine.WorkflowNotFoundException e) {
+      return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.NOT_FOUND, e.getMessage(), null));
+    }
+    if (t instanceof Timing.InvalidTimingException e) {
+      return complete(problem(StatusCodes.BAD_REQUEST, e.code(), e.getMessage(),
+          e.code().equals(Timing.INVALID_TIME_ZONE) ? "timeZone" : "cron"));
+    }
+    if (t instanceof WorkflowSchedules.InvalidScheduleException e) {
+      return complete(problem(e.code().equals(WorkflowSchedules.TOO_MANY) ? StatusCodes.CONFLICT
+          : StatusCodes.BAD_REQUEST, e.code(), e.getMessage(), e.field()));
+    }
+    throw t instanceof RuntimeException re ? re : new IllegalStateException(t);
+  }
+
+  private static int intParam(Optional<String> raw, int fallback, String name, int min, int max) {
+    if (raw.isEmpty()) {
+      return fallback;
+    }
+    try {
+      int v = Integer.parseInt(raw.get());
+      if (v >= min && v <= max) {
+        return v;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new io.fleetplane.config.InvalidInputException(io.fleetplane.config.ErrorCode.REQUEST_INVALID,
+        name + " is an integer in [" + min + ", " + max + "]");
+  }
+
+  private static HttpResponse problem(StatusCode status, String code, String detail, String field) {
+    if (status.intValue() < 500) {
+      Metrics.increment("fleetplane_workflows_rejected_requests", Map.of("code", code));
+    }
+    return new Problem("urn:fleetplane:problem:" + code, status.reason(), status.intValue(), code, detail, field)
+        .toResponse();
+  }
+
+  /** Completion stages fail with CompletionException around the real cause; unwrap it. */
+  private static <T> CompletionStage<T> unwrap(CompletionStage<T> stage) {
+    return stage.handle((v, e) -> {
+      if (e == null) {
+        return v;
+      }
+      Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+      throw cause instanceof RuntimeException re ? re : new CompletionException(cause);
+    });
+  }
+}

@@ -1,0 +1,255 @@
+package io.fleetplane.jobs.workflow.schedule;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import io.fleetplane.jobs.workflow.schedule.domain.CatchUp;
+import io.fleetplane.persistence.PersistenceSettings;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.Supplier;
+
+/**
+ * Schedules ({@code workflow_schedule}, persistence V50) and the fire times they started
+ * ({@code workflow_schedule_fire}). JDBC blocks, so every call runs on the store's own small pool
+ * and returns a stage.
+ */
+public final class ScheduleStore implements AutoCloseable {
+
+  /** A stored schedule; {@code params} are the workflow params of every instance it starts. */
+  public record Schedule(String scheduleId, String workflowId, String expression, String timeZone, CatchUp catchUp,
+      int maxCatchUp, Map<String, JsonNode> params, boolean enabled, Instant watermark, Instant createdAt,
+      Instant updatedAt) {}
+
+  /** One fire time a schedule started, and the instance it started. */
+  public record Fire(String scheduleId, String workflowId, Instant scheduledTime, String instanceId,
+      Instant firedAt) {}
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String COLUMNS = "schedule_id, workflow_id, expression, time_zone, catch_up, max_catch_up,"
+      + " params, enabled, watermark, created_at, updated_at";
+
+  private final HikariDataSource dataSource;
+  private final ExecutorService executor;
+
+  public ScheduleStore(PersistenceSettings db, int poolSize) {
+    HikariConfig config = new HikariConfig();
+    config.setJdbcUrl(db.jdbcUrl());
+    config.setUsername(db.user());
+    config.setPassword(db.password());
+    config.setMaximumPoolSize(poolSize);
+    config.setMinimumIdle(1);
+    config.setPoolName("fleetplane-workflow-schedules");
+    config.setInitializationFailTimeout(-1);
+    this.dataSource = new HikariDataSource(config);
+    this.executor = Executors.newFixedThreadPool(poolSize, r -> {
+      Thread t = new Thread(r, "fleetplane-schedule-store");
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  public CompletionStage<Schedule> insert(Schedule s) {
+    return async(() -> {
+      try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+          "INSERT INTO workflow_schedule (" + COLUMNS + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+        ps.setString(1, s.scheduleId());
+        ps.setString(2, s.workflowId());
+        ps.setString(3, s.expression());
+        ps.setString(4, s.timeZone());
+        ps.setString(5, s.catchUp().wireName());
+        ps.setInt(6, s.maxCatchUp());
+        ps.setString(7, JSON.writeValueAsString(s.params()));
+        ps.setBoolean(8, s.enabled());
+        ps.setTimestamp(9, Timestamp.from(s.watermark()));
+        ps.setTimestamp(10, Timestamp.from(s.createdAt()));
+        ps.setTimestamp(11, Timestamp.from(s.updatedAt()));
+        ps.executeUpdate();
+        return s;
+      }
+    });
+  }
+
+  public CompletionStage<Optional<Schedule>> get(String scheduleId) {
+    return async(() -> query("SELECT " + COLUMNS + " FROM workflow_schedule WHERE schedule_id = ?", scheduleId)
+        .stream().findFirst());
+  }
+
+  public CompletionStage<List<Schedule>> ofWorkflow(String workflowId) {
+    return async(() -> query("SELECT " + COLUMNS + " FROM workflow_schedule WHERE workflow_id = ?"
+        + " ORDER BY created_at, schedule_id", workflowId));
+  }
+
+  public CompletionStage<Integer> countOfWorkflow(String workflowId) {
+    return async(() -> {
+      try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+          "SELECT COUNT(*) FROM workflow_schedule WHERE workflow_id = ?")) {
+        ps.setString(1, workflowId);
+        try (ResultSet rs = ps.executeQuery()) {
+          rs.next();
+          return rs.getInt(1);
+        }
+      }
+    });
+  }
+
+  public CompletionStage<List<Schedule>> enabled() {
+    return async(() -> query("SELECT " + COLUMNS + " FROM workflow_schedule WHERE enabled"));
+  }
+
+  /**
+   * Enables or disables. Enabling moves the watermark to {@code now}: fire times while the schedule
+   * was disabled are not "missed", they were not wanted.
+   */
+  public CompletionStage<Optional<Schedule>> setEnabled(String scheduleId, boolean enabled, Instant now) {
+    return async(() -> {
+      String sql = enabled
+          ? "UPDATE workflow_schedule SET enabled = TRUE, updated_at = ?,"
+              + " watermark = CASE WHEN enabled THEN watermark ELSE GREATEST(watermark, ?) END WHERE schedule_id = ?"
+          : "UPDATE workflow_schedule SET enabled = FALSE, updated_at = ?, watermark = GREATEST(watermark, ?)"
+              + " WHERE schedule_id = ?";
+      update(sql, Timestamp.from(now), Timestamp.from(now), scheduleId);
+      return query("SELECT " + COLUMNS + " FROM workflow_schedule WHERE schedule_id = ?", scheduleId).stream()
+          .findFirst();
+    });
+  }
+
+  public CompletionStage<Boolean> delete(String scheduleId) {
+    return async(() -> update("DELETE FROM workflow_schedule WHERE schedule_id = ?", scheduleId) > 0);
+  }
+
+  /**
+   * Records a started fire time and moves the watermark past it, in one transaction. Idempotent:
+   * the same fire time recorded twice keeps the first row.
+   */
+  public CompletionStage<Void> recordFire(String scheduleId, Instant scheduledTime, String instanceId,
+      Instant firedAt) {
+    return async(() -> {
+      try (Connection c = dataSource.getConnection()) {
+        c.setAutoCommit(false);
+        try (PreparedStatement fire = c.prepareStatement("INSERT INTO workflow_schedule_fire (schedule_id,"
+            + " scheduled_time, instance_id, fired_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
+            PreparedStatement mark = c.prepareStatement("UPDATE workflow_schedule SET watermark ="
+                + " GREATEST(watermark, ?) WHERE schedule_id = ?")) {
+          fire.setString(1, scheduleId);
+          fire.setTimestamp(2, Timestamp.from(scheduledTime));
+          fire.setString(3, instanceId);
+          fire.setTimestamp(4, Timestamp.from(firedAt));
+          fire.executeUpdate();
+          mark.setTimestamp(1, Timestamp.from(scheduledTime));
+          mark.setString(2, scheduleId);
+          mark.executeUpdate();
+          c.commit();
+        } catch (SQLException e) {
+          c.rollback();
+          throw e;
+        }
+      }
+      return null;
+    });
+  }
+
+  /** Moves the watermark (fire times up to {@code upTo} were skipped on purpose or failed for good). */
+  public CompletionStage<Void> settle(String scheduleId, Instant upTo) {
+    return async(() -> {
+      update("UPDATE workflow_schedule SET watermark = GREATEST(watermark, ?) WHERE schedule_id = ?",
+          Timestamp.from(upTo), scheduleId);
+      return null;
+    });
+  }
+
+  /** The latest fires of a schedule, newest first. */
+  public CompletionStage<List<Fire>> fires(String scheduleId, int limit) {
+    return async(() -> fireQuery("SELECT f.schedule_id, s.workflow_id, f.scheduled_time, f.instance_id, f.fired_at"
+        + " FROM workflow_schedule_fire f JOIN workflow_schedule s USING (schedule_id) WHERE f.schedule_id = ?"
+        + " ORDER BY f.scheduled_time DESC LIMIT " + limit, scheduleId));
+  }
+
+  /** Which schedule started an instance (lineage, instance -> trigger). */
+  public CompletionStage<Optional<Fire>> fireOf(String instanceId) {
+    return async(() -> fireQuery("SELECT f.schedule_id, s.workflow_id, f.scheduled_time, f.instance_id, f.fired_at"
+        + " FROM workflow_schedule_fire f LEFT JOIN workflow_schedule s USING (schedule_id) WHERE f.instance_id = ?",
+        instanceId).stream().findFirst());
+  }
+
+  private List<Fire> fireQuery(String sql, Object... args) throws SQLException {
+    try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+      bind(ps, args);
+      List<Fire> out = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(new Fire(rs.getString(1), rs.getString(2), rs.getTimestamp(3).toInstant(), rs.getString(4),
+              rs.getTimestamp(5).toInstant()));
+        }
+      }
+      return out;
+    }
+  }
+
+  private List<Schedule> query(String sql, Object... args) throws Exception {
+    try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+      bind(ps, args);
+      List<Schedule> out = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          Map<String, JsonNode> params = new LinkedHashMap<>();
+          JSON.readTree(rs.getString(7)).fields().forEachRemaining(f -> params.put(f.getKey(), f.getValue()));
+          out.add(new Schedule(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4),
+              CatchUp.fromWire(rs.getString(5)), rs.getInt(6), params, rs.getBoolean(8),
+              rs.getTimestamp(9).toInstant(), rs.getTimestamp(10).toInstant(), rs.getTimestamp(11).toInstant()));
+        }
+      }
+      return out;
+    }
+  }
+
+  private int update(String sql, Object... args) throws SQLException {
+    try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+      bind(ps, args);
+      return ps.executeUpdate();
+    }
+  }
+
+  private static void bind(PreparedStatement ps, Object... args) throws SQLException {
+    for (int i = 0; i < args.length; i++) {
+      ps.setObject(i + 1, args[i]);
+    }
+  }
+
+  private interface Sql<T> {
+    T run() throws Exception;
+  }
+
+  private <T> CompletionStage<T> async(Sql<T> work) {
+    Supplier<T> s = () -> {
+      try {
+        return work.run();
+      } catch (RuntimeException e) {
+        throw e;
+      } catch (Exception e) {
+        throw new IllegalStateException("workflow schedules: " + e.getMessage(), e);
+      }
+    };
+    return CompletableFuture.supplyAsync(s, executor);
+  }
+
+  @Override
+  public void close() {
+    executor.shutdown();
+    dataSource.close();
+  }
+}

@@ -1,0 +1,197 @@
+package io.fleetplane.jobs.workflow.signal;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import io.fleetplane.persistence.PersistenceSettings;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * Signals, subscriptions and triggers (persistence V51). JDBC blocks, so every call runs on the
+ * store's own small pool and returns a stage.
+ */
+public final class SignalStore implements AutoCloseable {
+
+  /** A fact that may start workflows. */
+  public record Signal(String signalId, String name, Map<String, JsonNode> params, Instant time, String source) {}
+
+  /** Start an instance of {@code workflowId} when a signal named {@code signalName} satisfies {@code condition}. */
+  public record Subscription(String subscriptionId, String workflowId, String signalName, String condition,
+      Map<String, JsonNode> paramMapping, Instant createdAt) {}
+
+  /** A signal started an instance through a subscription. */
+  public record Trigger(String signalId, String subscriptionId, String workflowId, String instanceId,
+      Instant triggeredAt) {}
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final HikariDataSource dataSource;
+  private final ExecutorService executor;
+
+  public SignalStore(PersistenceSettings db, int poolSize) {
+    HikariConfig config = new HikariConfig();
+    config.setJdbcUrl(db.jdbcUrl());
+    config.setUsername(db.user());
+    config.setPassword(db.password());
+    config.setMaximumPoolSize(poolSize);
+    config.setMinimumIdle(1);
+    config.setPoolName("fleetplane-workflow-signals");
+    config.setInitializationFailTimeout(-1);
+    this.dataSource = new HikariDataSource(config);
+    this.executor = Executors.newFixedThreadPool(poolSize, r -> {
+      Thread t = new Thread(r, "fleetplane-signal-store");
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  /** Stores a signal unless one with its id exists; true when it is new. The first version wins. */
+  public CompletionStage<Boolean> insert(Signal s) {
+    return async(() -> update("INSERT INTO workflow_signal (signal_id, name, params, signal_time, source)"
+        + " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", s.signalId(), s.name(), JSON.writeValueAsString(s.params()),
+        Timestamp.from(s.time()), s.source()) == 1);
+  }
+
+  public CompletionStage<Optional<Signal>> get(String signalId) {
+    return async(() -> {
+      try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+          "SELECT signal_id, name, params, signal_time, source FROM workflow_signal WHERE signal_id = ?")) {
+        ps.setString(1, signalId);
+        try (ResultSet rs = ps.executeQuery()) {
+          return rs.next() ? Optional.of(new Signal(rs.getString(1), rs.getString(2), map(rs.getString(3)),
+              rs.getTimestamp(4).toInstant(), rs.getString(5))) : Optional.empty();
+        }
+      }
+    });
+  }
+
+  public CompletionStage<Subscription> insert(Subscription s) {
+    return async(() -> {
+      update("INSERT INTO workflow_signal_subscription (subscription_id, workflow_id, signal_name, condition,"
+          + " param_mapping, created_at) VALUES (?, ?, ?, ?, ?, ?)", s.subscriptionId(), s.workflowId(),
+          s.signalName(), s.condition(), JSON.writeValueAsString(s.paramMapping()), Timestamp.from(s.createdAt()));
+      return s;
+    });
+  }
+
+  public CompletionStage<List<Subscription>> subscriptionsTo(String signalName) {
+    return async(() -> subscriptions("signal_name = ?", signalName));
+  }
+
+  public CompletionStage<List<Subscription>> subscriptionsOf(String workflowId) {
+    return async(() -> subscriptions("workflow_id = ?", workflowId));
+  }
+
+  public CompletionStage<Optional<Subscription>> subscription(String subscriptionId) {
+    return async(() -> subscriptions("subscription_id = ?", subscriptionId).stream().findFirst());
+  }
+
+  public CompletionStage<Boolean> deleteSubscription(String subscriptionId) {
+    return async(() -> update("DELETE FROM workflow_signal_subscription WHERE subscription_id = ?",
+        subscriptionId) > 0);
+  }
+
+  /** Idempotent: the same (signal, subscription) keeps its first row. */
+  public CompletionStage<Void> recordTrigger(String signalId, String subscriptionId, String workflowId,
+      String instanceId) {
+    return async(() -> {
+      update("INSERT INTO workflow_signal_trigger (signal_id, subscription_id, workflow_id, instance_id)"
+          + " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", signalId, subscriptionId, workflowId, instanceId);
+      return null;
+    });
+  }
+
+  /** What a signal started (lineage, signal -> instances). */
+  public CompletionStage<List<Trigger>> triggersOf(String signalId) {
+    return async(() -> triggers("signal_id = ?", signalId));
+  }
+
+  /** The signal that started an instance, if one did (lineage, instance -> signal). */
+  public CompletionStage<Optional<Trigger>> triggerOfInstance(String instanceId) {
+    return async(() -> triggers("instance_id = ?", instanceId).stream().findFirst());
+  }
+
+  private List<Trigger> triggers(String where, String arg) throws SQLException {
+    try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+        "SELECT signal_id, subscription_id, workflow_id, instance_id, triggered_at FROM workflow_signal_trigger"
+            + " WHERE " + where + " ORDER BY triggered_at, subscription_id")) {
+      ps.setString(1, arg);
+      List<Trigger> out = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(new Trigger(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4),
+              rs.getTimestamp(5).toInstant()));
+        }
+      }
+      return out;
+    }
+  }
+
+  private List<Subscription> subscriptions(String where, String arg) throws Exception {
+    try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+        "SELECT subscription_id, workflow_id, signal_name, condition, param_mapping, created_at"
+            + " FROM workflow_signal_subscription WHERE " + where + " ORDER BY created_at, subscription_id")) {
+      ps.setString(1, arg);
+      List<Subscription> out = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(new Subscription(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4),
+              map(rs.getString(5)), rs.getTimestamp(6).toInstant()));
+        }
+      }
+      return out;
+    }
+  }
+
+  private static Map<String, JsonNode> map(String json) throws Exception {
+    Map<String, JsonNode> out = new LinkedHashMap<>();
+    JSON.readTree(json).fields().forEachRemaining(f -> out.put(f.getKey(), f.getValue()));
+    return out;
+  }
+
+  private int update(String sql, Object... args) throws SQLException {
+    try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql)) {
+      for (int i = 0; i < args.length; i++) {
+        ps.setObject(i + 1, args[i]);
+      }
+      return ps.executeUpdate();
+    }
+  }
+
+  private interface Sql<T> {
+    T run() throws Exception;
+  }
+
+  private <T> CompletionStage<T> async(Sql<T> work) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return work.run();
+      } catch (RuntimeException e) {
+        throw e;
+      } catch (Exception e) {
+        throw new IllegalStateException("workflow signals: " + e.getMessage(), e);
+      }
+    }, executor);
+  }
+
+  @Override
+  public void close() {
+    executor.shutdown();
+    dataSource.close();
+  }
+}

@@ -1,0 +1,257 @@
+package io.fleetplane.jobs.workflow.signal;
+
+import akka.actor.CoordinatedShutdown;
+import akka.actor.typed.ActorSystem;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.fleetplane.config.metrics.Metrics;
+import io.fleetplane.jobs.workflow.WorkflowEngine;
+import io.fleetplane.jobs.workflow.domain.Expressions;
+import io.fleetplane.jobs.workflow.signal.SignalStore.Signal;
+import io.fleetplane.jobs.workflow.signal.SignalStore.Subscription;
+import io.fleetplane.jobs.workflow.signal.SignalStore.Trigger;
+import io.fleetplane.persistence.PersistenceSettings;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
+
+/**
+ * Signals and the subscriptions that turn them into workflow instances.
+ *
+ * <p>{@link #publish}: store the signal (first version of an id wins), then for every subscription
+ * to its name whose condition holds, start an instance with requestId
+ * {@code signal:<signalId>:<subscriptionId>} and record the trigger. Every delivery of a signal id
+ * (HTTP retry, Kafka redelivery) runs this again: the starts name the same instances, so a signal
+ * starts each subscribed workflow once. A condition that fails to evaluate is counted
+ * ({@code fleetplane_workflows_signal_condition_failed}) and does not start anything; a start that
+ * fails fails the publish, and the caller's retry completes it.
+ */
+public final class WorkflowSignals {
+
+  public static final String INVALID = "signal.invalid";
+  public static final String NOT_FOUND = "signal.not-found";
+  public static final String SUBSCRIPTION_INVALID = "subscription.invalid";
+  public static final String SUBSCRIPTION_NOT_FOUND = "subscription.not-found";
+
+  private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._:-]{0,127}");
+
+  /** Rejected input (HTTP 400 with {@link #code()} and {@link #field()}). */
+  public static final class InvalidSignalException extends RuntimeException {
+    private final String code;
+    private final String field;
+
+    public InvalidSignalException(String code, String field, String message) {
+      super(message, null, false, false);
+      this.code = code;
+      this.field = field;
+    }
+
+    public String code() {
+      return code;
+    }
+
+    public String field() {
+      return field;
+    }
+  }
+
+  /** A signal or subscription does not exist (HTTP 404 with {@link #code()}). */
+  public static final class NotFoundException extends RuntimeException {
+    private final String code;
+
+    public NotFoundException(String code, String message) {
+      super(message, null, false, false);
+      this.code = code;
+    }
+
+    public String code() {
+      return code;
+    }
+  }
+
+  /** What a publish did: whether the id was seen before, and the instances it (now or earlier) started. */
+  public record Published(Signal signal, boolean duplicate, List<Trigger> triggered) {}
+
+  private static final Map<ActorSystem<?>, WorkflowSignals> ALL = new ConcurrentHashMap<>();
+
+  private final WorkflowEngine engine;
+  private final SignalStore store;
+  private final Clock clock;
+
+  WorkflowSignals(WorkflowEngine engine, SignalStore store, Clock clock) {
+    this.engine = engine;
+    this.store = store;
+    this.clock = clock;
+  }
+
+  /** Call after {@link WorkflowEngine#start}. */
+  public static WorkflowSignals start(ActorSystem<?> system) {
+    WorkflowEngine engine = WorkflowEngine.get(system);
+    SignalStore store = new SignalStore(PersistenceSettings.fromConfig(system.settings().config()),
+        system.settings().config().getInt("fleetplane.workflows.signals.pool-size"));
+    WorkflowSignals signals = new WorkflowSignals(engine, store, Clock.systemUTC());
+    ALL.put(system, signals);
+    system.getWhenTerminated().thenRun(() -> ALL.remove(system));
+    CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(),
+        "close-signal-store", () -> {
+          store.close();
+          return CompletableFuture.completedFuture(akka.Done.getInstance());
+        });
+    return signals;
+  }
+
+  public static WorkflowSignals get(ActorSystem<?> system) {
+    WorkflowSignals s = ALL.get(system);
+    if (s == null) {
+      throw new IllegalStateException("WorkflowSignals.start(system) was not called for " + system.name());
+    }
+    return s;
+  }
+
+  /** The requestId of a signal through a subscription: the engine's de-duplication key. */
+  public static String requestId(String signalId, String subscriptionId) {
+    return "signal:" + signalId + ":" + subscriptionId;
+  }
+
+  /**
+   * Validates a signal from outside.
+   *
+   * @param signalId empty: a new random id (then a retry is a new signal: give ids for exactly-once)
+   * @param time empty: now
+   */
+  public Signal signal(Optional<String> signalId, String name, Map<String, JsonNode> params, Optional<Instant> time,
+      String source) {
+    if (name == null || !NAME.matcher(name).matches()) {
+      throw new InvalidSignalException(INVALID, "name", "name is 1-128 characters of letters, digits and . _ : -,"
+          + " starting with a letter or digit");
+    }
+    if (signalId.isPresent() && (signalId.get().isBlank() || signalId.get().length() > 200)) {
+      throw new InvalidSignalException(INVALID, "signalId", "signalId is a non-empty string of at most 200 characters");
+    }
+    return new Signal(signalId.orElseGet(() -> UUID.randomUUID().toString()), name, Map.copyOf(params),
+        time.orElseGet(clock::instant), source);
+  }
+
+  public CompletionStage<Published> publish(Signal signal) {
+    return store.insert(signal).thenCompose(isNew -> {
+      Metrics.increment("fleetplane_workflows_signals_received", Map.of("source", signal.source(),
+          "duplicate", Boolean.toString(!isNew)));
+      // A duplicate is processed again: its first delivery may have stopped half-way. The stored
+      // version (first wins) is what subscriptions see.
+      CompletionStage<Signal> effective = isNew ? CompletableFuture.completedFuture(signal)
+          : store.get(signal.signalId()).thenApply(s -> s.orElse(signal));
+      return effective.thenCompose(s -> store.subscriptionsTo(s.name()).thenCompose(subs -> {
+        CompletableFuture<Void> chain = CompletableFuture.completedFuture(null);
+        for (Subscription sub : subs) {
+          chain = chain.thenCompose(x -> trigger(s, sub).toCompletableFuture());
+        }
+        return chain.thenCompose(x -> store.triggersOf(s.signalId()))
+            .thenApply(triggers -> new Published(s, !isNew, triggers));
+      }));
+    });
+  }
+
+  private CompletionStage<Void> trigger(Signal s, Subscription sub) {
+    Expressions.Scope scope = scope(s);
+    Map<String, JsonNode> params = new LinkedHashMap<>();
+    try {
+      if (!sub.condition().isBlank() && !engine.expressions().test(Expressions.unwrap(sub.condition()), scope)) {
+        return CompletableFuture.completedFuture(null);
+      }
+      sub.paramMapping().forEach((k, v) -> params.put(k, engine.expressions().resolve(v, scope)));
+    } catch (Expressions.ExpressionException e) {
+      Metrics.increment("fleetplane_workflows_signal_condition_failed");
+      return CompletableFuture.completedFuture(null);
+    }
+    return engine.startInstance(sub.workflowId(), Optional.empty(), params,
+            Optional.of(requestId(s.signalId(), sub.subscriptionId())))
+        .thenCompose(view -> store.recordTrigger(s.signalId(), sub.subscriptionId(), sub.workflowId(),
+            view.instanceId()))
+        .thenRun(() -> Metrics.increment("fleetplane_workflows_signal_triggered"));
+  }
+
+  private static Expressions.Scope scope(Signal s) {
+    return new Expressions.Scope(s.params(), Map.of(), s.time(), Map.of("signalId", s.signalId(), "name", s.name(),
+        "source", s.source()), Map.of());
+  }
+
+  /** The signal and what it started (lineage, signal -> instances). */
+  public CompletionStage<Published> get(String signalId) {
+    return store.get(signalId).thenCompose(s -> {
+      Signal signal = s.orElseThrow(() -> new NotFoundException(NOT_FOUND, "No signal " + signalId + "."));
+      return store.triggersOf(signalId).thenApply(t -> new Published(signal, true, t));
+    });
+  }
+
+  /** The signal trigger that started an instance, if a signal started it. */
+  public CompletionStage<Optional<Trigger>> startedBy(String instanceId) {
+    return store.triggerOfInstance(instanceId);
+  }
+
+  /**
+   * Subscribes a workflow to signals of a name.
+   *
+   * @param condition CEL over {@code params} (the signal's), {@code now} (its time) and {@code instance}
+   *     ({@code signalId}, {@code name}, {@code source}); empty = every signal of the name
+   * @param paramMapping workflow param -> value, {@code ${expr}} templates as in step params
+   */
+  public CompletionStage<Subscription> subscribe(String workflowId, String signalName, String condition,
+      Map<String, JsonNode> paramMapping) {
+    try {
+      if (signalName == null || !NAME.matcher(signalName).matches()) {
+        throw new InvalidSignalException(SUBSCRIPTION_INVALID, "signal", "signal is a signal name: 1-128 characters"
+            + " of letters, digits and . _ : -");
+      }
+      if (!condition.isBlank()) {
+        check(condition, "condition");
+      }
+      paramMapping.forEach((k, v) -> Expressions.expressionsIn(v).forEach(e -> check(e, "params." + k)));
+    } catch (RuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+    return engine.store().get(workflowId, Optional.empty()).thenCompose(found -> {
+      var d = found.orElseThrow(() -> new WorkflowEngine.WorkflowNotFoundException("workflow " + workflowId
+          + " does not exist"));
+      List<String> unknown = new ArrayList<>(paramMapping.keySet());
+      unknown.removeAll(d.definition().params().keySet());
+      if (!unknown.isEmpty()) {
+        throw new InvalidSignalException(SUBSCRIPTION_INVALID, "params", "workflow " + workflowId
+            + " declares no parameter(s) " + unknown + "; declared: " + d.definition().params().keySet());
+      }
+      return store.insert(new Subscription(UUID.randomUUID().toString(), workflowId, signalName, condition,
+          Map.copyOf(paramMapping), clock.instant()));
+    });
+  }
+
+  private void check(String expression, String field) {
+    try {
+      engine.expressions().check(Expressions.unwrap(expression), Set.of());
+    } catch (Expressions.ExpressionException e) {
+      throw new InvalidSignalException(SUBSCRIPTION_INVALID, field, e.getMessage());
+    }
+  }
+
+  public CompletionStage<List<Subscription>> subscriptions(String workflowId) {
+    return store.subscriptionsOf(workflowId);
+  }
+
+  public CompletionStage<Subscription> subscription(String workflowId, String subscriptionId) {
+    return store.subscription(subscriptionId).thenApply(s -> s.filter(x -> x.workflowId().equals(workflowId))
+        .orElseThrow(() -> new NotFoundException(SUBSCRIPTION_NOT_FOUND, "No subscription " + subscriptionId
+            + " on workflow " + workflowId + ".")));
+  }
+
+  public CompletionStage<Void> unsubscribe(String workflowId, String subscriptionId) {
+    return subscription(workflowId, subscriptionId).thenCompose(s -> store.deleteSubscription(subscriptionId))
+        .thenApply(x -> null);
+  }
+}
