@@ -45,6 +45,11 @@ public enum ErrorCode {
   METHOD_NOT_ALLOWED("request.method-not-allowed"),
   SERVICE_UNAVAILABLE("service.unavailable"),
   TIMEOUT("service.timeout"),
+  // One entity (a device session) already has as many requests waiting as it may: 429, retry later.
+  SERVICE_ENTITY_BUSY("service.entity-busy"),
+  // Path ids of workflow routes that no stored workflow or instance could have (issue 5 hardening).
+  WORKFLOW_ID_INVALID("workflow.id-invalid"),
+  WORKFLOW_INSTANCE_ID_INVALID("workflow.instance-id-invalid"),
   // Operator API authentication and authorization (http-api, auth package).
   AUTH_TOKEN_MISSING("auth.token-missing"),
   AUTH_TOKEN_INVALID("auth.token-invalid"),

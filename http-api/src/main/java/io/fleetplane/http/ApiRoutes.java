@@ -25,6 +25,8 @@ final class ApiRoutes extends AllDirectives {
   private final DistributionRoutes distributions;
   private final Authorization auth;
   private final WorkflowRoutes workflows;
+  private final ScheduleRoutes schedules;
+  private final SignalRoutes signals;
 
   private final Route canary;
   private final CommandRoutes commands;
@@ -39,24 +41,37 @@ final class ApiRoutes extends AllDirectives {
     this.health = health;
     this.distributions = new DistributionRoutes(system, io.fleetplane.jobs.distribution.Distributions.get(system));
     this.workflows = new WorkflowRoutes(io.fleetplane.jobs.workflow.WorkflowEngine.get(system));
+    this.schedules = new ScheduleRoutes(io.fleetplane.jobs.workflow.WorkflowEngine.get(system),
+        io.fleetplane.jobs.workflow.schedule.WorkflowSchedules.get(system),
+        io.fleetplane.jobs.workflow.signal.WorkflowSignals.get(system));
+    this.signals = new SignalRoutes(io.fleetplane.jobs.workflow.signal.WorkflowSignals.get(system));
     this.canary = canary;
     this.commands = new CommandRoutes(system, settings.askTimeout(), deviceCommands, auth);
   }
 
   Route routes() {
+    // Sub-trees are built once and captured: a directive's supplier runs per request, and a tree
+    // built inside one is rebuilt for every request it serves (see ErrorHandling.wrap).
+    Route distributionApi = distributions.apiRoutes();
+    Route workflowApi = concat(schedules.routes(), signals.subscriptionRoutes(), workflows.routes());
+    Route signalApi = signals.signalRoutes();
+    Route v1 = concat(
+        // Open on purpose: the contract is no secret, and clients need it before they have a token.
+        path("openapi.json", () -> get(() -> getFromResource(OPENAPI_RESOURCE, ContentTypes.APPLICATION_JSON))),
+        devices.routes(),
+        commands.routes(),
+        pathPrefixTest(PathMatchers.segment(Pattern.compile("documents|distributions")), group ->
+            auth.authorizeByMethod(Scope.JOBS_READ, Scope.JOBS_WRITE, () -> distributionApi)),
+        pathPrefixTest("workflows", () ->
+            auth.authorizeByMethod(Scope.WORKFLOWS_READ, Scope.WORKFLOWS_WRITE, () -> workflowApi)),
+        // Signals start workflows: the workflow scopes govern them.
+        pathPrefixTest("signals", () ->
+            auth.authorizeByMethod(Scope.WORKFLOWS_READ, Scope.WORKFLOWS_WRITE, () -> signalApi)),
+        // Canary results describe the fleet's pipeline, not any RAE's devices: readable with
+        // devices:read, anything else is admin.
+        pathPrefixTest("canary", () -> auth.authorizeByMethod(Scope.DEVICES_READ, Scope.ADMIN, () -> canary)));
     return new ErrorHandling().wrap(() -> concat(
-        pathPrefix("api", () -> pathPrefix("v1", () -> concat(
-            // Open on purpose: the contract is no secret, and clients need it before they have a token.
-            path("openapi.json", () -> get(() -> getFromResource(OPENAPI_RESOURCE, ContentTypes.APPLICATION_JSON))),
-            devices.routes(),
-            commands.routes(),
-            pathPrefixTest(PathMatchers.segment(Pattern.compile("documents|distributions")), group ->
-                auth.authorizeByMethod(Scope.JOBS_READ, Scope.JOBS_WRITE, distributions::apiRoutes)),
-            pathPrefixTest("workflows", () ->
-                auth.authorizeByMethod(Scope.WORKFLOWS_READ, Scope.WORKFLOWS_WRITE, workflows::routes)),
-            // Canary results describe the fleet's pipeline, not any RAE's devices: readable with
-            // devices:read, anything else is admin.
-            pathPrefixTest("canary", () -> auth.authorizeByMethod(Scope.DEVICES_READ, Scope.ADMIN, () -> canary))))),
+        pathPrefix("api", () -> pathPrefix("v1", () -> v1)),
         // Links are capabilities handed to recipients: the token in the path is the authorization.
         distributions.linkRoutes(),
         health.routes(),

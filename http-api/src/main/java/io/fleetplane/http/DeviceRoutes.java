@@ -74,19 +74,21 @@ final class DeviceRoutes extends AllDirectives {
   }
 
   Route routes() {
-    return pathPrefix("devices", () -> concat(
+    // Built once; the supplier below only hands it out (a supplier runs per request).
+    Route all = concat(
         queries.routes(),
         events.routes(),
         path(PathMatchers.segment(), rawId -> get(() -> auth.authorize(Scope.DEVICES_READ, caller -> {
           DeviceSessionId id = parseId(rawId);
-          return asks.admit(() -> onSuccess(getSession(id), reply -> {
+          return asks.admit(id.value(), () -> onSuccess(getSession(id), reply -> {
             // Another RAE's device is answered exactly like an unknown one: its existence is not revealed.
             if (reply instanceof DeviceSession.SessionFound found && caller.mayAccess(found.session().raeSerial())) {
               return complete(Json.response(StatusCodes.OK, DeviceSessionDto.from(id.value(), found.session(), unknownAfter)));
             }
             return complete(notFound(id));
           }));
-        })))));
+        }))));
+    return pathPrefix("devices", () -> all);
   }
 
   static akka.http.javadsl.model.HttpResponse notFound(DeviceSessionId id) {

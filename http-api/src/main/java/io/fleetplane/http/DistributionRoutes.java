@@ -2,7 +2,6 @@ package io.fleetplane.http;
 
 import akka.actor.typed.ActorSystem;
 import akka.actor.typed.DispatcherSelector;
-import akka.http.javadsl.marshallers.jackson.Jackson;
 import akka.http.javadsl.model.ContentTypes;
 import akka.http.javadsl.model.HttpEntities;
 import akka.http.javadsl.model.HttpResponse;
@@ -37,11 +36,14 @@ final class DistributionRoutes extends AllDirectives {
   private static final int MAX_PAGE = 1000;
 
   private final Distributions distributions;
+  /** The shared size-limited JSON reader: 413/415/400 problems exactly like every other JSON route. */
+  private final JsonBody json;
   /** PDF parsing and file reads block: they run on Akka's blocking-IO dispatcher, not the HTTP one. */
   private final Executor blocking;
 
   DistributionRoutes(ActorSystem<?> system, Distributions distributions) {
     this.distributions = distributions;
+    this.json = JsonBody.fromConfig(system.settings().config());
     this.blocking = system.dispatchers().lookup(DispatcherSelector.blocking());
   }
 
@@ -109,7 +111,7 @@ final class DistributionRoutes extends AllDirectives {
 
   private Route distributionRoutes() {
     return concat(
-        pathEnd(() -> post(() -> entity(Jackson.unmarshaller(Json.MAPPER, DistributionRequest.class), request ->
+        pathEnd(() -> post(() -> json.as(DistributionRequest.class, request ->
             onSuccess(distributions.submit(request), accepted -> {
               String id = accepted.summary().jobId();
               return complete(Json.response(StatusCodes.ACCEPTED, DistributionDtos.SummaryDto.from(accepted.summary()))
@@ -195,7 +197,7 @@ final class DistributionRoutes extends AllDirectives {
   static String parseId(String rawId) {
     if (!Distributions.isJobId(rawId)) {
       throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.DISTRIBUTION_ID_INVALID,
-          "Distribution ids are lower-case UUIDs as returned by POST /api/v1/distributions.", "id"));
+          "Distribution ids are lower-case UUIDs as returned by POST /api/v1/distributions.", "distributionId"));
     }
     return rawId;
   }

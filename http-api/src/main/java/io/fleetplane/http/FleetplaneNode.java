@@ -73,6 +73,14 @@ public final class FleetplaneNode {
       DeviceSession.init(system);
       io.fleetplane.jobs.distribution.Distributions.start(system);
       io.fleetplane.jobs.workflow.WorkflowEngine.start(system);
+      io.fleetplane.jobs.workflow.schedule.WorkflowSchedules.start(system);
+      var signals = io.fleetplane.jobs.workflow.signal.WorkflowSignals.start(system);
+      SignalsKafkaSource.Settings signalsKafka = SignalsKafkaSource.Settings.fromConfig(config);
+      if (signalsKafka.enabled()) {
+        SignalsKafkaSource source = SignalsKafkaSource.start(system, signals, kafka, signalsKafka);
+        akka.actor.CoordinatedShutdown.get(system).addTask(akka.actor.CoordinatedShutdown.PhaseServiceUnbind(),
+            "stop-signals-consumer", source::stop);
+      }
       DeviceReadSide readSide = DeviceReadSide.start(system, persistence, ReadSideSettings.fromConfig(config));
       Optional<DeviceEventsIngest> ingest = node.runRegistry()
           ? Optional.of(DeviceEventsIngest.start(system, RegistrySettings.fromConfig(config), kafka))

@@ -112,9 +112,9 @@ public final class Launcher implements Runnable {
 
   @Command(name = "bench", mixinStandardHelpOptions = true,
       description = "Run benchmarks with their baselines in the same run; print the table and append "
-          + "it to docs/benchmarks.md. Scenarios: bridge, ingest, canary (default, or 'all': every one).")
+          + "it to docs/benchmarks.md. Scenarios: bridge, ingest, canary, e2e, idle-sessions, http, schedules, distribution, workflow (default, or 'all': every one).")
   static final class Bench implements Callable<Integer> {
-    @CommandLine.Parameters(arity = "0..*", description = "Scenarios to run: bridge, ingest, canary, all.")
+    @CommandLine.Parameters(arity = "0..*", description = "Scenarios to run: bridge, ingest, canary, e2e, idle-sessions, http, schedules, distribution, workflow, all.")
     java.util.List<String> scenarios = new java.util.ArrayList<>();
 
     @Option(names = "--runs", defaultValue = "3", description = "Repetitions per scenario (default: ${DEFAULT-VALUE}).")
@@ -158,17 +158,70 @@ public final class Launcher implements Runnable {
     @Option(names = "--canary-messages", defaultValue = "10", description = "Canary: messages per client (default: ${DEFAULT-VALUE}).")
     int canaryMessages;
 
-    private void runCanary() throws Exception {
-      String command = "./fleetplane bench canary --runs " + runs + " --warmup " + warmup + " --canary-clients "
-          + canaryClients + " --canary-messages " + canaryMessages + " --payload-bytes " + payloadBytes;
-      String markdown = new io.fleetplane.http.bench.CanaryBenchmark(canaryClients, canaryMessages, payloadBytes)
-          .run(runs, warmup, command);
+    @Option(names = "--e2e-seconds", defaultValue = "30", description = "End to end: seconds of steady load per run (default: ${DEFAULT-VALUE}).")
+    int e2eSeconds;
+
+    @Option(names = "--idle-sessions", defaultValue = "100000", description = "Idle sessions: sessions to create (default: ${DEFAULT-VALUE}).")
+    int idleSessions;
+
+    /** Prints a scenario's table and appends it to docs/benchmarks.md unless --no-record. */
+    private void record(String markdown) throws java.io.IOException {
       System.out.println(markdown);
       if (!noRecord) {
         java.nio.file.Path file = java.nio.file.Path.of(System.getProperty("fleetplane.home", "."), "docs", "benchmarks.md");
         io.fleetplane.http.bench.BenchmarkReport.append(file, markdown);
         System.out.println("Appended to " + file.toAbsolutePath().normalize());
       }
+    }
+
+    @Option(names = "--http-devices", defaultValue = "1000", description = "HTTP: device sessions read round-robin (default: ${DEFAULT-VALUE}).")
+    int httpDevices;
+
+    @Option(names = "--http-connections", defaultValue = "64", description = "HTTP: wrk connections (default: ${DEFAULT-VALUE}).")
+    int httpConnections;
+
+    @Option(names = "--http-threads", defaultValue = "2", description = "HTTP: wrk threads (default: ${DEFAULT-VALUE}).")
+    int httpThreads;
+
+    @Option(names = "--http-seconds", defaultValue = "10", description = "HTTP: seconds per scenario and run (default: ${DEFAULT-VALUE}).")
+    int httpSeconds;
+
+    @Option(names = "--http-jfr", description = "HTTP: after the measured runs, one more device-read run under JFR (not recorded), saved to this file; prints its hot methods.")
+    java.nio.file.Path httpJfr;
+
+    private void runHttp() throws Exception {
+      String command = "./fleetplane bench http --runs " + runs + " --warmup " + warmup + " --http-devices " + httpDevices
+          + " --http-connections " + httpConnections + " --http-threads " + httpThreads + " --http-seconds " + httpSeconds
+          + (httpJfr == null ? "" : " --http-jfr " + httpJfr);
+      record(new io.fleetplane.http.bench.HttpBenchmark(httpDevices, httpConnections, httpThreads, httpSeconds,
+          java.util.Optional.ofNullable(httpJfr)).run(runs, warmup, command));
+    }
+
+    @Option(names = "--schedules", defaultValue = "1000", description = "Schedules: schedules due at the same second (default: ${DEFAULT-VALUE}).")
+    int schedulesDue;
+
+    private void runSchedules() throws Exception {
+      String command = "./fleetplane bench schedules --runs " + runs + " --warmup " + warmup + " --schedules " + schedulesDue;
+      record(new io.fleetplane.http.bench.SchedulesBenchmark(schedulesDue).run(runs, warmup, command));
+    }
+
+    private void runEndToEnd() throws Exception {
+      String command = "./fleetplane bench e2e --runs " + runs + " --warmup " + warmup + " --rate " + rate
+          + " --e2e-seconds " + e2eSeconds + " --payload-bytes " + payloadBytes;
+      record(new io.fleetplane.http.bench.EndToEndBenchmark(rate, e2eSeconds, payloadBytes).run(runs, warmup, command));
+    }
+
+    private void runIdleSessions() throws Exception {
+      String command = "./fleetplane bench idle-sessions --runs " + runs + " --idle-sessions " + idleSessions;
+      record(new io.fleetplane.http.bench.IdleSessionsBenchmark(idleSessions).run(runs, command));
+    }
+
+    private void runCanary() throws Exception {
+      String command = "./fleetplane bench canary --runs " + runs + " --warmup " + warmup + " --canary-clients "
+          + canaryClients + " --canary-messages " + canaryMessages + " --payload-bytes " + payloadBytes;
+      String markdown = new io.fleetplane.http.bench.CanaryBenchmark(canaryClients, canaryMessages, payloadBytes)
+          .run(runs, warmup, command);
+      record(markdown);
     }
 
     private void runIngest() throws Exception {
@@ -198,33 +251,40 @@ public final class Launcher implements Runnable {
           "Kafka 3.9.2 in-process (KRaft), PostgreSQL " + "on 127.0.0.1 (one schema per invocation); a burst of "
               + sessions + " sessions x " + perSession + " updates of " + payloadBytes + " bytes on " + partitions
               + " partitions, published while the consumer runs; lag = published - persisted.");
-      System.out.println(markdown);
-      if (!noRecord) {
-        java.nio.file.Path file = java.nio.file.Path.of(System.getProperty("fleetplane.home", "."), "docs", "benchmarks.md");
-        io.fleetplane.http.bench.BenchmarkReport.append(file, markdown);
-        System.out.println("Appended to " + file.toAbsolutePath().normalize());
-      }
+      record(markdown);
+    }
+
+    /** Every scenario by name, in the order 'all' runs them. A new benchmark adds one entry here. */
+    private java.util.Map<String, java.util.concurrent.Callable<Void>> scenarioRunners() {
+      java.util.Map<String, java.util.concurrent.Callable<Void>> runners = new java.util.LinkedHashMap<>();
+      runners.put("ingest", () -> { runIngest(); return null; });
+      runners.put("canary", () -> { runCanary(); return null; });
+      runners.put("e2e", () -> { runEndToEnd(); return null; });
+      runners.put("idle-sessions", () -> { runIdleSessions(); return null; });
+      runners.put("bridge", () -> { runBridge(); return null; });
+      runners.put("http", () -> { runHttp(); return null; });
+      runners.put("schedules", () -> { runSchedules(); return null; });
+      return runners;
     }
 
     @Override
     public Integer call() throws Exception {
-      java.util.List<String> every = java.util.List.of("bridge", "ingest", "canary");
-      java.util.List<String> selected = scenarios.isEmpty() || scenarios.contains("all") ? every : scenarios;
+      var runners = scenarioRunners();
+      java.util.List<String> selected = scenarios.isEmpty() || scenarios.contains("all")
+          ? java.util.List.copyOf(runners.keySet()) : scenarios;
       for (String scenario : selected) {
-        if (!every.contains(scenario)) {
-          System.err.println("Unknown scenario '" + scenario + "'. Available: bridge, ingest, canary, all");
+        if (!runners.containsKey(scenario)) {
+          System.err.println("Unknown scenario '" + scenario + "'. Available: " + String.join(", ", runners.keySet()) + ", all");
           return 2;
         }
       }
-      if (selected.contains("ingest")) {
-        runIngest();
+      for (String scenario : selected) {
+        runners.get(scenario).call();
       }
-      if (selected.contains("canary")) {
-        runCanary();
-      }
-      if (!selected.contains("bridge")) {
-        return 0;
-      }
+      return 0;
+    }
+
+    private void runBridge() throws Exception {
       io.fleetplane.http.bench.BenchmarkReport report = new io.fleetplane.http.bench.BenchmarkReport();
       io.fleetplane.http.bench.BridgeBenchmark bench =
           new io.fleetplane.http.bench.BridgeBenchmark(messages, payloadBytes, publishers);
@@ -250,13 +310,7 @@ public final class Launcher implements Runnable {
               + publishers + " publishers, 50 sessions, " + payloadBytes + "-byte payloads; latency = publisher "
               + "send -> record read from Kafka; bridge scenarios measured after "
               + io.fleetplane.http.bench.BridgeBenchmark.WARM_UP_MESSAGES + " warm-up messages on their fresh topic.");
-      System.out.println(markdown);
-      if (!noRecord) {
-        java.nio.file.Path file = java.nio.file.Path.of(System.getProperty("fleetplane.home", "."), "docs", "benchmarks.md");
-        io.fleetplane.http.bench.BenchmarkReport.append(file, markdown);
-        System.out.println("Appended to " + file.toAbsolutePath().normalize());
-      }
-      return 0;
+      record(markdown);
     }
   }
 }

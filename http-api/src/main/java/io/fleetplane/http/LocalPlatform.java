@@ -85,6 +85,7 @@ public final class LocalPlatform implements AutoCloseable {
       kafka = EmbeddedKafka.start(options.kafkaPort(), dataDir.resolve("kafka"), defaults.deviceEventsPartitions());
       kafka.createTopics(defaults.deviceEventsPartitions(), defaults.deviceEventsTopic());
       kafka.createTopics(1, defaults.deadLettersTopic());
+      kafka.createTopics(1, SignalsKafkaSource.Settings.fromConfig(FleetplaneConfig.load()).topic());
       CommandBridgeSettings commands = CommandBridgeSettings.fromConfig(FleetplaneConfig.load());
       kafka.createTopics(commands.topicPartitions(), commands.commandsTopic(), commands.repliesTopic());
 

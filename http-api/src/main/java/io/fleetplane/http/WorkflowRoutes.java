@@ -51,7 +51,41 @@ public final class WorkflowRoutes extends AllDirectives {
             post(() -> parameterOptional("owner", owner -> entity(
                 akka.http.javadsl.unmarshalling.Unmarshaller.entityToString(), body -> store(body, owner)))),
             get(() -> onComplete(engine.store().list(), r -> complete(ok(r.get())))))),
-        pathPrefix(PathMatchers.segment(), this::workflow)));
+        pathPrefix(PathMatchers.segment(), rawId -> workflow(checkedId(rawId)))));
+  }
+
+  /**
+   * Workflow ids are what the definition parser accepts; instance ids are UUIDs, or for children
+   * a UUID followed by {@code ~step~attempt[~index]}. Anything else (NUL, control characters,
+   * kilobytes of text) can name nothing stored: 400 here, before it reaches SQL or sharding,
+   * where a NUL byte used to fail as a 500.
+   */
+  private static final java.util.regex.Pattern WORKFLOW_ID =
+      java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+  private static final java.util.regex.Pattern INSTANCE_ID =
+      java.util.regex.Pattern.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}([~][A-Za-z0-9_~-]{1,400})?");
+
+  /** A 400 naming the offending field (null: the body as a whole). */
+  private static Problem.ProblemException invalid(ErrorCode code, String detail, String field) {
+    return new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, code, detail, field));
+  }
+
+  static String checkedId(String rawId) {
+    if (!WORKFLOW_ID.matcher(rawId).matches()) {
+      throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.WORKFLOW_ID_INVALID,
+          "Workflow ids are 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+          "workflowId"));
+    }
+    return rawId;
+  }
+
+  static String checkedInstanceId(String rawId) {
+    if (!INSTANCE_ID.matcher(rawId).matches()) {
+      throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.WORKFLOW_INSTANCE_ID_INVALID,
+          "Instance ids are the lower-case UUIDs returned by POST .../instances (children add ~step~attempt).",
+          "instanceId"));
+    }
+    return rawId;
   }
 
   private Route workflow(String workflowId) {
@@ -105,28 +139,29 @@ public final class WorkflowRoutes extends AllDirectives {
     try {
       return text.isBlank() ? Json.MAPPER.createObjectNode() : Json.MAPPER.readTree(text);
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "the body is not JSON: " + e.getOriginalMessage());
+      throw invalid(ErrorCode.REQUEST_JSON_MALFORMED, "The body is not valid JSON (" + e.getOriginalMessage()
+          + "). Send {\"params\": {...}, \"version\": n, \"requestId\": \"...\"} or nothing.", null);
     }
   }
 
   private Route startInstance(String workflowId, JsonNode body) {
     if (!body.isObject()) {
-      throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "the body is a JSON object: "
-          + "{\"params\": {...}, \"version\": n, \"requestId\": \"...\"}");
+      throw invalid(ErrorCode.REQUEST_JSON_MALFORMED, "The body is a JSON object: "
+          + "{\"params\": {...}, \"version\": n, \"requestId\": \"...\"}", null);
     }
     JsonNode params = body.path("params");
     if (!params.isMissingNode() && !params.isObject()) {
-      throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "params is a JSON object of name -> value");
+      throw invalid(ErrorCode.REQUEST_INVALID, "params is a JSON object of name -> value.", "params");
     }
     JsonNode version = body.path("version");
     if (!version.isMissingNode() && !version.canConvertToExactIntegral()) {
-      throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "version is a positive integer");
+      throw invalid(ErrorCode.REQUEST_INVALID, "version is a positive integer.", "version");
     }
     JsonNode requestId = body.path("requestId");
     if (!requestId.isMissingNode() && (!requestId.isTextual() || requestId.textValue().isBlank()
         || requestId.textValue().length() > 200)) {
-      throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "requestId is a non-empty string of at most 200"
-          + " characters");
+      throw invalid(ErrorCode.REQUEST_INVALID, "requestId is a non-empty string of at most 200 characters.",
+          "requestId");
     }
     Map<String, JsonNode> given = new LinkedHashMap<>();
     params.fields().forEachRemaining(f -> given.put(f.getKey(), f.getValue()));
@@ -139,6 +174,8 @@ public final class WorkflowRoutes extends AllDirectives {
 
   private Route withInstance(String workflowId, String instanceId,
       java.util.function.Function<WorkflowInstance.InstanceView, Route> inner) {
+    // Checked here, where a route matched, so an unknown sub-path stays a 404.
+    checkedInstanceId(instanceId);
     return onComplete(unwrap(engine.get(instanceId)), r -> {
       if (r.isFailure()) {
         return failure(r.failed().get());
@@ -159,8 +196,8 @@ public final class WorkflowRoutes extends AllDirectives {
         return io.fleetplane.jobs.workflow.domain.StepStatus.valueOf(st.toUpperCase(java.util.Locale.ROOT)
             .replace('-', '_'));
       } catch (IllegalArgumentException e) {
-        throw new InvalidInputException(ErrorCode.REQUEST_INVALID, "state is one of "
-            + java.util.Arrays.toString(io.fleetplane.jobs.workflow.domain.StepStatus.values()));
+        throw invalid(ErrorCode.REQUEST_INVALID, "state is one of "
+            + java.util.Arrays.toString(io.fleetplane.jobs.workflow.domain.StepStatus.values()) + ".", "state");
       }
     });
     int from = intParam(offset, 0, "offset", 0, Integer.MAX_VALUE);
@@ -187,7 +224,7 @@ public final class WorkflowRoutes extends AllDirectives {
     } catch (NumberFormatException e) {
       // reported below
     }
-    throw new InvalidInputException(ErrorCode.REQUEST_INVALID, name + " is an integer in [" + min + ", " + max + "]");
+    throw invalid(ErrorCode.REQUEST_INVALID, name + " is an integer in [" + min + ", " + max + "].", name);
   }
 
   private Route stateChange(StatusReply<WorkflowInstance.InstanceView> reply) {

@@ -22,7 +22,10 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** The ask bound on a real Akka HTTP server: over it, 503 with Retry-After at once; permits come back. */
+/**
+ * The ask bounds on a real Akka HTTP server: over the node's bound 503, over one entity's bound
+ * 429, both with Retry-After at once; permits come back.
+ */
 class AskLimiterTest {
 
   private static ActorSystem<Void> system;
@@ -33,6 +36,10 @@ class AskLimiterTest {
   // Its own client: a shared one may hold a pooled keep-alive connection to an earlier test's
   // server that had the same ephemeral port, and the held request would then fail at once.
   private static final java.net.http.HttpClient HTTP = java.net.http.HttpClient.newHttpClient();
+  /** Per entity id: what its held request waits for, and a signal that it holds its permit. */
+  private static final Map<String, CompletableFuture<String>> entityHeld = new java.util.concurrent.ConcurrentHashMap<>();
+  private static final Map<String, CompletableFuture<Void>> entityAdmitted = new java.util.concurrent.ConcurrentHashMap<>();
+  private static final AskLimiter perEntity = new AskLimiter(10, 1);
 
   @BeforeAll
   static void start() throws Exception {
@@ -46,6 +53,12 @@ class AskLimiterTest {
           slowAdmitted.get().complete(null);
           return d.onSuccess(pending.get(), text -> d.complete(Json.response(StatusCodes.OK, Map.of("v", text))));
         }))),
+        d.path(akka.http.javadsl.server.PathMatchers.segment("entity").slash(akka.http.javadsl.server.PathMatchers.segment()),
+            id -> d.get(() -> perEntity.admit(id, () -> {
+              entityAdmitted.computeIfAbsent(id, k -> new CompletableFuture<>()).complete(null);
+              return d.onSuccess(entityHeld.getOrDefault(id, CompletableFuture.completedFuture(id)),
+                  text -> d.complete(Json.response(StatusCodes.OK, Map.of("v", text))));
+            }))),
         d.path("quick", () -> d.get(() -> limiter.admit(() ->
             d.onSuccess(CompletableFuture.completedFuture("q"), text -> d.complete(Json.response(StatusCodes.OK,
                 Map.of("v", text)))))))));
@@ -85,5 +98,25 @@ class AskLimiterTest {
     assertEquals(500, get().get(5, TimeUnit.SECONDS).statusCode());
     pending.set(CompletableFuture.completedFuture("after a failure"));
     assertEquals(200, get().get(5, TimeUnit.SECONDS).statusCode(), "a failed ask returns its permit too");
+  }
+
+  @Test
+  void overOneEntitysBoundIs429EntityBusyWhileOtherEntitiesAreServed() throws Exception {
+    CompletableFuture<String> held = new CompletableFuture<>();
+    entityHeld.put("a", held);
+    CompletableFuture<HttpResponse<String>> first = get("/entity/a");
+    entityAdmitted.computeIfAbsent("a", k -> new CompletableFuture<>()).get(10, TimeUnit.SECONDS);
+    assertEquals(1, perEntity.inFlight("a"));
+
+    HttpResponse<String> busy = get("/entity/a").get(5, TimeUnit.SECONDS);
+    assertProblem(busy, 429, "service.entity-busy", "a second request on a busy entity");
+    assertEquals("1", busy.headers().firstValue("Retry-After").orElse(""));
+    assertEquals(200, get("/entity/b").get(5, TimeUnit.SECONDS).statusCode(), "another entity is not affected");
+
+    held.complete("done");
+    assertEquals(200, first.get(5, TimeUnit.SECONDS).statusCode());
+    entityHeld.remove("a");
+    assertEquals(200, get("/entity/a").get(5, TimeUnit.SECONDS).statusCode(), "the entity's slot came back");
+    assertEquals(0, perEntity.inFlight("a"), "no count is left behind");
   }
 }

@@ -105,6 +105,19 @@ class OpenApiContractIT {
         "{}".getBytes(StandardCharsets.UTF_8));
     assertEquals(201, instance.statusCode(), instance.body());
     PARAMS.put("instanceId", json(instance).get("instanceId").asText());
+    // Fires once a year (1 January): it exists for the reads, it does not start instances here.
+    HttpResponse<String> schedule = send("POST", "/api/v1/workflows/openapi-contract/schedules", "application/json",
+        "{\"cron\": \"0 0 1 1 *\"}".getBytes(StandardCharsets.UTF_8));
+    assertEquals(201, schedule.statusCode(), schedule.body());
+    PARAMS.put("scheduleId", json(schedule).get("scheduleId").asText());
+    HttpResponse<String> subscription = send("POST", "/api/v1/workflows/openapi-contract/subscriptions",
+        "application/json", "{\"signal\": \"openapi-contract\"}".getBytes(StandardCharsets.UTF_8));
+    assertEquals(201, subscription.statusCode(), subscription.body());
+    PARAMS.put("subscriptionId", json(subscription).get("subscriptionId").asText());
+    HttpResponse<String> signal = send("POST", "/api/v1/signals", "application/json",
+        "{\"signalId\": \"openapi-contract-1\", \"name\": \"openapi-contract\"}".getBytes(StandardCharsets.UTF_8));
+    assertEquals(201, signal.statusCode(), signal.body());
+    PARAMS.put("signalId", "openapi-contract-1");
   }
 
   @AfterAll

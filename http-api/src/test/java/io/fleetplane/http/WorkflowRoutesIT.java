@@ -175,10 +175,12 @@ class WorkflowRoutesIT {
 
     assertProblem(call("POST", "/api/v1/workflows/napper/instances", "{\"params\": {\"x\": 1}}"), 400,
         "workflow.invalid-params");
-    assertProblem(call("POST", "/api/v1/workflows/napper/instances", "{not json"), 400, "request.invalid");
+    assertProblem(call("POST", "/api/v1/workflows/napper/instances", "{not json"), 400, "request.json-malformed");
     assertProblem(call("POST", "/api/v1/workflows/napper/instances", "{\"params\": 3}"), 400, "request.invalid");
     assertProblem(call("POST", "/api/v1/workflows/ghost/instances", "{}"), 404, "workflow.not-found");
-    assertProblem(call("GET", "/api/v1/workflows/napper/instances/nope", null), 404,
+    assertProblem(call("GET", "/api/v1/workflows/napper/instances/nope", null), 400,
+        "workflow.instance-id-invalid");
+    assertProblem(call("GET", "/api/v1/workflows/napper/instances/" + java.util.UUID.randomUUID(), null), 404,
         "workflow.instance-not-found");
 
     HttpResponse<String> paused = call("POST", "/api/v1/workflows/napper/instances/" + first + "/actions/pause", null);

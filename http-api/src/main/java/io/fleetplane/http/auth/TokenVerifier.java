@@ -73,8 +73,36 @@ public final class TokenVerifier {
     processor.setJWTClaimsSetVerifier(claimsVerifier(settings));
   }
 
+  /**
+   * Tokens verified already, until their {@code exp} (at most {@link #CACHE_FOR_MILLIS}): an
+   * operator's client sends the same token with every request, and parsing plus signature check
+   * were the largest per-request cost after routing (JFR, {@code ./fleetplane bench http}). Keyed
+   * by the exact token text, so a token differing in any byte is verified in full. Bounded: past
+   * {@link #CACHE_MAX} entries it starts over, so a flood of distinct tokens costs verification
+   * (as without the cache), never memory.
+   */
+  private final java.util.concurrent.ConcurrentHashMap<String, Verified> verified =
+      new java.util.concurrent.ConcurrentHashMap<>();
+  static final int CACHE_MAX = 10_000;
+  static final long CACHE_FOR_MILLIS = 300_000;
+
+  private record Verified(Caller caller, long validUntilMillis) {}
+
   /** The caller a token proves, or why it does not. */
   public Caller verify(String token) throws InvalidTokenException {
+    long now = System.currentTimeMillis();
+    Verified hit = verified.get(token);
+    if (hit != null) {
+      if (now < hit.validUntilMillis()) {
+        return hit.caller();
+      }
+      verified.remove(token, hit);
+    }
+    return verifyFully(token);
+  }
+
+  private Caller verifyFully(String token) throws InvalidTokenException {
+    long now = System.currentTimeMillis();
     JWTClaimsSet claims;
     try {
       claims = processor.process(token, null);
@@ -85,7 +113,15 @@ public final class TokenVerifier {
     } catch (BadJOSEException | JOSEException e) {
       throw new InvalidTokenException("The token was rejected: " + e.getMessage(), false);
     }
-    return caller(claims);
+    Caller caller = caller(claims);
+    Date exp = claims.getExpirationTime(); // required: the claims verifier rejects tokens without one
+    if (exp != null) {
+      if (verified.size() >= CACHE_MAX) {
+        verified.clear();
+      }
+      verified.put(token, new Verified(caller, Math.min(exp.getTime(), now + CACHE_FOR_MILLIS)));
+    }
+    return caller;
   }
 
   private static Caller caller(JWTClaimsSet claims) throws InvalidTokenException {

@@ -161,7 +161,7 @@ public final class BridgeBenchmark {
     return EmbeddedKafka.start(0, Files.createTempDirectory("fp-bench-kafka-"));
   }
 
-  private static final class Arrivals implements MqttCallback {
+  static final class Arrivals implements MqttCallback {
     private final java.util.function.Consumer<byte[]> onPayload;
 
     Arrivals(java.util.function.Consumer<byte[]> onPayload) {

@@ -46,12 +46,7 @@ public final class CanaryBenchmark {
     List<Run> results = new ArrayList<>();
     PostgresEndpoint db = TestPostgres.newSchema();
     try (MosquittoBroker broker = BridgeBenchmark.startBroker(); EmbeddedKafka kafka = BridgeBenchmark.startKafka()) {
-      KafkaSettings topics = KafkaSettings.fromConfig(FleetplaneConfig.load());
-      kafka.createTopics(4, topics.deviceEventsTopic());
-      kafka.createTopics(1, topics.deadLettersTopic());
-      var commands = io.fleetplane.bridge.command.CommandBridgeSettings.fromConfig(FleetplaneConfig.load());
-      kafka.createTopics(1, commands.commandsTopic(), commands.repliesTopic());
-      FleetplaneNode node = FleetplaneNode.start(FleetplaneConfig.load(nodeConfig(db, kafka, broker)));
+      FleetplaneNode node = startNode(db, kafka, broker, Map.of());
       try {
         CanarySettings settings = CanarySettings.fromConfig(ConfigFactory.parseMap(Map.of(
             "fleetplane.canary.clients", clients,
@@ -93,6 +88,19 @@ public final class CanaryBenchmark {
       TestPostgres.dropSchema(db);
     }
     return markdown(results, command);
+  }
+
+  /** A whole node on these parts, in this JVM, with the topics it expects; {@code overrides} win. */
+  static FleetplaneNode startNode(PostgresEndpoint db, EmbeddedKafka kafka, MosquittoBroker broker,
+      Map<String, Object> overrides) {
+    KafkaSettings topics = KafkaSettings.fromConfig(FleetplaneConfig.load());
+    kafka.createTopics(4, topics.deviceEventsTopic());
+    kafka.createTopics(1, topics.deadLettersTopic());
+    var commands = io.fleetplane.bridge.command.CommandBridgeSettings.fromConfig(FleetplaneConfig.load());
+    kafka.createTopics(1, commands.commandsTopic(), commands.repliesTopic());
+    Map<String, Object> config = nodeConfig(db, kafka, broker);
+    config.putAll(overrides);
+    return FleetplaneNode.start(FleetplaneConfig.load(config));
   }
 
   private static Map<String, Object> nodeConfig(PostgresEndpoint db, EmbeddedKafka kafka, MosquittoBroker broker) {

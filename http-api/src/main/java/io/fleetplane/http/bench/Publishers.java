@@ -40,6 +40,11 @@ final class Publishers implements AutoCloseable {
 
   /** Publishes message {@code seq} of {@code session} on the client the session maps to. */
   void publish(String topic, int sessionIndex, long seq) throws MqttException, InterruptedException {
+    publishReturningSent(topic, sessionIndex, seq);
+  }
+
+  /** {@link #publish}, returning the send time written into the payload. */
+  long publishReturningSent(String topic, int sessionIndex, long seq) throws MqttException, InterruptedException {
     int c = Math.floorMod(sessionIndex, clients.size());
     Semaphore window = windows.get(c);
     window.acquire();
@@ -59,6 +64,7 @@ final class Publishers implements AutoCloseable {
         window.release();
       }
     });
+    return sent;
   }
 
   /** Sleeps until the given deadline without burning a core. */

@@ -70,6 +70,21 @@ class TokenVerifierTest {
   }
 
   @Test
+  void aVerifiedTokenIsRememberedButAnyOtherByteStringIsVerifiedInFull() throws Exception {
+    TokenVerifier verifier = new TokenVerifier(hmac());
+    String token = hmacMinter().mint(TokenMinter.Grant.of("carol", List.of(Scope.DEVICES_READ), List.of("RAE-1"),
+        Duration.ofMinutes(10)));
+    Caller first = verifier.verify(token);
+    assertTrue(first == verifier.verify(token), "the second use of a token is served from the cache");
+    String tampered = token.substring(0, token.length() - 2) + (token.endsWith("AA") ? "BB" : "AA");
+    assertThrows(TokenVerifier.InvalidTokenException.class, () -> verifier.verify(tampered));
+    String foreign = TokenMinter.hmac("another-secret-0123456789abcdefghijkl".getBytes(StandardCharsets.UTF_8))
+        .mint(TokenMinter.Grant.of("carol", List.of(Scope.ADMIN), List.of("*"), Duration.ofMinutes(10)));
+    assertThrows(TokenVerifier.InvalidTokenException.class, () -> verifier.verify(foreign));
+    assertThrows(TokenVerifier.InvalidTokenException.class, () -> verifier.verify(foreign), "failures are not cached");
+  }
+
+  @Test
   void unknownScopesAreIgnoredAndScopeArraysAccepted() throws Exception {
     TokenVerifier verifier = new TokenVerifier(hmac());
     Caller caller = verifier.verify(sign(new JWTClaimsSet.Builder().subject("s").claim("scope", List.of("openid",
