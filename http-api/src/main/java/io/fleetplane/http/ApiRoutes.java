@@ -43,8 +43,9 @@ final class ApiRoutes extends AllDirectives {
     this.workflows = new WorkflowRoutes(io.fleetplane.jobs.workflow.WorkflowEngine.get(system));
     this.schedules = new ScheduleRoutes(io.fleetplane.jobs.workflow.WorkflowEngine.get(system),
         io.fleetplane.jobs.workflow.schedule.WorkflowSchedules.get(system),
-        io.fleetplane.jobs.workflow.signal.WorkflowSignals.get(system));
-    this.signals = new SignalRoutes(io.fleetplane.jobs.workflow.signal.WorkflowSignals.get(system));
+        io.fleetplane.jobs.workflow.signal.WorkflowSignals.get(system), JsonBody.fromConfig(system.settings().config()));
+    this.signals = new SignalRoutes(io.fleetplane.jobs.workflow.signal.WorkflowSignals.get(system),
+        JsonBody.fromConfig(system.settings().config()));
     this.canary = canary;
     this.commands = new CommandRoutes(system, settings.askTimeout(), deviceCommands, auth);
   }

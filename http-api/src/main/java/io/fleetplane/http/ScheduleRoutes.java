@@ -6,7 +6,6 @@ import akka.http.javadsl.model.StatusCodes;
 import akka.http.javadsl.server.AllDirectives;
 import akka.http.javadsl.server.PathMatchers;
 import akka.http.javadsl.server.Route;
-import akka.http.javadsl.unmarshalling.Unmarshaller;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.jobs.workflow.WorkflowEngine;
@@ -36,31 +35,55 @@ import java.util.concurrent.CompletionStage;
  */
 final class ScheduleRoutes extends AllDirectives {
 
-  private static final Set<String> FIELDS = Set.of("cron", "period", "timeZone", "catchUp", "maxCatchUp", "params",
-      "enabled");
+  /**
+   * The body of POST .../schedules. Unknown fields, broken JSON, a wrong content type and an
+   * oversized body are JsonBody's (request.*); scalars arrive as JSON nodes and are checked here,
+   * because Jackson would quietly coerce {@code "cron": 5} to "5" and {@code "maxCatchUp": 1.5} to 1.
+   */
+  record ScheduleBody(JsonNode cron, JsonNode period, JsonNode timeZone, JsonNode catchUp, JsonNode maxCatchUp,
+      JsonNode params, JsonNode enabled) {}
+
+  private static final java.util.regex.Pattern SCHEDULE_ID =
+      java.util.regex.Pattern.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
 
   private final WorkflowEngine engine;
   private final WorkflowSchedules schedules;
   private final io.fleetplane.jobs.workflow.signal.WorkflowSignals signals;
+  private final JsonBody body;
 
   ScheduleRoutes(WorkflowEngine engine, WorkflowSchedules schedules,
-      io.fleetplane.jobs.workflow.signal.WorkflowSignals signals) {
+      io.fleetplane.jobs.workflow.signal.WorkflowSignals signals, JsonBody body) {
     this.engine = engine;
     this.schedules = schedules;
     this.signals = signals;
+    this.body = body;
   }
 
   Route routes() {
-    return pathPrefix("workflows", () -> pathPrefix(PathMatchers.segment(), workflowId -> concat(
+    return pathPrefix("workflows", () -> pathPrefix(PathMatchers.segment(), rawWorkflowId -> concat(
         pathPrefix("schedules", () -> concat(
             pathEndOrSingleSlash(() -> concat(
-                post(() -> entity(Unmarshaller.entityToString(), body -> create(workflowId, body))),
-                get(() -> parameterOptional("next", next -> respond(schedules.list(workflowId,
-                    intParam(next, 5, "next", 0, 100)).thenApply(l -> Map.of("workflowId", workflowId, "schedules", l)),
-                    StatusCodes.OK))))),
-            pathPrefix(PathMatchers.segment(), scheduleId -> schedule(workflowId, scheduleId)))),
+                post(() -> body.as(ScheduleBody.class, request -> create(WorkflowRoutes.checkedId(rawWorkflowId),
+                    request))),
+                get(() -> parameterOptional("next", next -> {
+                  String workflowId = WorkflowRoutes.checkedId(rawWorkflowId);
+                  return respond(schedules.list(workflowId, intParam(next, 5, "next", 0, 100))
+                      .thenApply(l -> Map.of("workflowId", workflowId, "schedules", l)), StatusCodes.OK);
+                })))),
+            pathPrefix(PathMatchers.segment(), scheduleId -> schedule(WorkflowRoutes.checkedId(rawWorkflowId),
+                checkedScheduleId(scheduleId))))),
         path(PathMatchers.segment("instances").slash(PathMatchers.segment()).slash("lineage"), instanceId ->
-            get(() -> lineage(workflowId, instanceId))))));
+            get(() -> lineage(WorkflowRoutes.checkedId(rawWorkflowId), WorkflowRoutes.checkedInstanceId(instanceId)))))));
+  }
+
+  /** Schedule ids are the UUIDs POST .../schedules returns; anything else names nothing (and never reaches SQL). */
+  private static String checkedScheduleId(String raw) {
+    if (!SCHEDULE_ID.matcher(raw).matches()) {
+      throw new Problem.ProblemException(new Problem("urn:fleetplane:problem:" + WorkflowSchedules.ID_INVALID,
+          "Bad Request", 400, WorkflowSchedules.ID_INVALID,
+          "Schedule ids are the lower-case UUIDs returned by POST .../schedules.", "scheduleId"));
+    }
+    return raw;
   }
 
   private Route schedule(String workflowId, String scheduleId) {
@@ -82,75 +105,60 @@ final class ScheduleRoutes extends AllDirectives {
         }))));
   }
 
-  private Route create(String workflowId, String body) {
-    JsonNode json;
-    try {
-      json = body.isBlank() ? null : Json.MAPPER.readTree(body);
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID, "the body is not JSON: "
-          + e.getOriginalMessage(), null));
-    }
-    if (json == null || !json.isObject()) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID, "the body is a JSON object: "
-          + "{\"cron\": \"0 6 * * *\" or \"period\": \"daily\", \"timeZone\": \"Europe/Berlin\", \"catchUp\": \"skip\"}",
-          null));
-    }
-    for (var it = json.fieldNames(); it.hasNext(); ) {
-      String f = it.next();
-      if (!FIELDS.contains(f)) {
-        return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID, "unknown field " + f
-            + "; known: " + FIELDS, f));
-      }
-    }
-    JsonNode cron = json.path("cron");
-    JsonNode period = json.path("period");
-    if (cron.isMissingNode() == period.isMissingNode()) {
+  private Route create(String workflowId, ScheduleBody request) {
+    JsonNode cron = request.cron();
+    JsonNode period = request.period();
+    if ((cron == null) == (period == null)) {
       return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID,
           "give exactly one of cron (5 or 6 fields) and period (hourly, daily, weekly, monthly)", "cron"));
     }
-    JsonNode expression = cron.isMissingNode() ? period : cron;
+    JsonNode expression = cron == null ? period : cron;
     if (!expression.isTextual()) {
       return complete(problem(StatusCodes.BAD_REQUEST, Timing.INVALID_CRON, "cron/period is a string",
-          cron.isMissingNode() ? "period" : "cron"));
+          cron == null ? "period" : "cron"));
     }
-    if (period.isTextual() && !Set.of("hourly", "daily", "weekly", "monthly").contains(period.textValue())) {
+    if (period != null && !Set.of("hourly", "daily", "weekly", "monthly").contains(period.textValue())) {
       return complete(problem(StatusCodes.BAD_REQUEST, Timing.INVALID_CRON,
           "period is one of hourly, daily, weekly, monthly", "period"));
     }
-    Optional<String> error = checkTypes(json);
+    Optional<String> error = checkTypes(request);
     if (error.isPresent()) {
       return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID, error.get(),
           error.get().substring(0, error.get().indexOf(' '))));
     }
     Map<String, JsonNode> params = new LinkedHashMap<>();
-    json.path("params").fields().forEachRemaining(f -> params.put(f.getKey(), f.getValue()));
-    ScheduleRequest request = new ScheduleRequest(expression.textValue(), text(json, "timeZone"), text(json, "catchUp"),
-        json.has("maxCatchUp") ? Optional.of(json.get("maxCatchUp").intValue()) : Optional.empty(), params,
-        json.path("enabled").asBoolean(true));
-    return respond(schedules.create(workflowId, request), StatusCodes.CREATED);
+    if (request.params() != null) {
+      request.params().fields().forEachRemaining(f -> params.put(f.getKey(), f.getValue()));
+    }
+    ScheduleRequest schedule = new ScheduleRequest(expression.textValue(), text(request.timeZone()),
+        text(request.catchUp()), request.maxCatchUp() == null ? Optional.empty()
+            : Optional.of(request.maxCatchUp().intValue()), params,
+        request.enabled() == null || request.enabled().booleanValue());
+    return respond(schedules.create(workflowId, schedule), StatusCodes.CREATED);
   }
 
-  private static Optional<String> checkTypes(JsonNode json) {
-    if (json.has("timeZone") && !json.get("timeZone").isTextual()) {
+  private static Optional<String> checkTypes(ScheduleBody request) {
+    if (request.timeZone() != null && !request.timeZone().isTextual()) {
       return Optional.of("timeZone is a string (an IANA zone id such as Europe/Berlin)");
     }
-    if (json.has("catchUp") && !json.get("catchUp").isTextual()) {
+    if (request.catchUp() != null && !request.catchUp().isTextual()) {
       return Optional.of("catchUp is one of skip, latest-once, all-missed");
     }
-    if (json.has("maxCatchUp") && !json.get("maxCatchUp").canConvertToExactIntegral()) {
+    if (request.maxCatchUp() != null && !(request.maxCatchUp().isIntegralNumber()
+        && request.maxCatchUp().canConvertToInt())) {
       return Optional.of("maxCatchUp is an integer");
     }
-    if (json.has("params") && !json.get("params").isObject()) {
+    if (request.params() != null && !request.params().isObject()) {
       return Optional.of("params is a JSON object of name -> value");
     }
-    if (json.has("enabled") && !json.get("enabled").isBoolean()) {
+    if (request.enabled() != null && !request.enabled().isBoolean()) {
       return Optional.of("enabled is true or false");
     }
     return Optional.empty();
   }
 
-  private static Optional<String> text(JsonNode json, String field) {
-    return json.hasNonNull(field) ? Optional.of(json.get(field).textValue()) : Optional.empty();
+  private static Optional<String> text(JsonNode value) {
+    return value == null || value.isNull() ? Optional.empty() : Optional.of(value.textValue());
   }
 
   private Route lineage(String workflowId, String instanceId) {
@@ -233,8 +241,8 @@ final class ScheduleRoutes extends AllDirectives {
     } catch (NumberFormatException e) {
       // reported below
     }
-    throw new io.fleetplane.config.InvalidInputException(io.fleetplane.config.ErrorCode.REQUEST_INVALID,
-        name + " is an integer in [" + min + ", " + max + "]");
+    throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, io.fleetplane.config.ErrorCode.REQUEST_INVALID,
+        name + " is an integer in [" + min + ", " + max + "]", name));
   }
 
   private static HttpResponse problem(StatusCode status, String code, String detail, String field) {

@@ -6,7 +6,6 @@ import akka.http.javadsl.model.StatusCodes;
 import akka.http.javadsl.server.AllDirectives;
 import akka.http.javadsl.server.PathMatchers;
 import akka.http.javadsl.server.Route;
-import akka.http.javadsl.unmarshalling.Unmarshaller;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.jobs.workflow.WorkflowEngine;
@@ -16,7 +15,6 @@ import java.time.format.DateTimeParseException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 
@@ -34,68 +32,95 @@ import java.util.concurrent.CompletionStage;
  */
 final class SignalRoutes extends AllDirectives {
 
-  private static final Set<String> SIGNAL_FIELDS = Set.of("signalId", "name", "params", "time");
-  private static final Set<String> SUBSCRIPTION_FIELDS = Set.of("signal", "condition", "params");
+  /**
+   * Bodies. Unknown fields, broken JSON, a wrong content type and an oversized body are
+   * JsonBody's (request.*); scalars arrive as JSON nodes and are checked here, because Jackson
+   * would quietly coerce {@code "name": 7} to "7".
+   */
+  record SignalBody(JsonNode signalId, JsonNode name, JsonNode params, JsonNode time) {}
+
+  record SubscriptionBody(JsonNode signal, JsonNode condition, JsonNode params) {}
+
+  private static final java.util.regex.Pattern SUBSCRIPTION_ID =
+      java.util.regex.Pattern.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
 
   private final WorkflowSignals signals;
+  private final JsonBody body;
 
-  SignalRoutes(WorkflowSignals signals) {
+  SignalRoutes(WorkflowSignals signals, JsonBody body) {
     this.signals = signals;
+    this.body = body;
   }
 
   /** {@code /signals...} */
   Route signalRoutes() {
     return pathPrefix("signals", () -> concat(
-        pathEndOrSingleSlash(() -> post(() -> entity(Unmarshaller.entityToString(), this::publish))),
-        path(PathMatchers.segment(), signalId -> get(() -> respond(signals.get(signalId).thenApply(p ->
-            Map.of("signal", p.signal(), "triggered", p.triggered())), StatusCodes.OK)))));
+        pathEndOrSingleSlash(() -> post(() -> body.as(SignalBody.class, this::publish))),
+        path(PathMatchers.segment(), signalId -> get(() -> respond(signals.get(checked(signalId,
+            WorkflowSignals.isValidSignalId(signalId), WorkflowSignals.ID_INVALID, "signalId",
+            "Signal ids are 1-200 letters, digits and . _ : @ ~ -, starting with a letter or digit."))
+            .thenApply(p -> Map.of("signal", p.signal(), "triggered", p.triggered())), StatusCodes.OK)))));
   }
 
   /** {@code /workflows/{id}/subscriptions...} */
   Route subscriptionRoutes() {
-    return pathPrefix("workflows", () -> pathPrefix(PathMatchers.segment(), workflowId -> pathPrefix("subscriptions",
+    return pathPrefix("workflows", () -> pathPrefix(PathMatchers.segment(), rawWorkflowId -> pathPrefix("subscriptions",
         () -> concat(
             pathEndOrSingleSlash(() -> concat(
-                post(() -> entity(Unmarshaller.entityToString(), body -> subscribe(workflowId, body))),
-                get(() -> respond(signals.subscriptions(workflowId).thenApply(l -> Map.of("workflowId", workflowId,
-                    "subscriptions", l)), StatusCodes.OK)))),
-            path(PathMatchers.segment(), subscriptionId -> concat(
+                post(() -> body.as(SubscriptionBody.class, request -> subscribe(WorkflowRoutes.checkedId(rawWorkflowId),
+                    request))),
+                get(() -> {
+                  String workflowId = WorkflowRoutes.checkedId(rawWorkflowId);
+                  return respond(signals.subscriptions(workflowId).thenApply(l -> Map.of("workflowId", workflowId,
+                      "subscriptions", l)), StatusCodes.OK);
+                }))),
+            path(PathMatchers.segment(), rawSubscriptionId -> subscription(WorkflowRoutes.checkedId(rawWorkflowId),
+                checked(rawSubscriptionId, SUBSCRIPTION_ID.matcher(rawSubscriptionId).matches(),
+                    WorkflowSignals.SUBSCRIPTION_ID_INVALID, "subscriptionId",
+                    "Subscription ids are the lower-case UUIDs returned by POST .../subscriptions.")))))));
+  }
+
+  private Route subscription(String workflowId, String subscriptionId) {
+    return concat(
                 get(() -> respond(signals.subscription(workflowId, subscriptionId), StatusCodes.OK)),
                 delete(() -> onComplete(unwrap(signals.unsubscribe(workflowId, subscriptionId)), r -> r.isSuccess()
                     ? complete(HttpResponse.create().withStatus(StatusCodes.NO_CONTENT))
-                    : failure(r.failed().get())))))))));
+                    : failure(r.failed().get()))));
   }
 
-  private Route publish(String body) {
-    JsonNode json = object(body, WorkflowSignals.INVALID, SIGNAL_FIELDS);
-    if (json == null) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID, "the body is a JSON object: "
-          + "{\"signalId\": \"...\", \"name\": \"...\", \"params\": {...}, \"time\": \"2026-11-23T10:00:00Z\"};"
-          + " known fields " + SIGNAL_FIELDS, null));
+  /** {@code raw} when {@code valid}; else a 400 naming the path parameter. */
+  private static String checked(String raw, boolean valid, String code, String field, String detail) {
+    if (!valid) {
+      throw new Problem.ProblemException(new Problem("urn:fleetplane:problem:" + code, "Bad Request", 400, code,
+          detail, field));
     }
-    if (!json.path("name").isTextual()) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID, "name is a string", "name"));
+    return raw;
+  }
+
+  private Route publish(SignalBody request) {
+    if (request.name() == null || !request.name().isTextual()) {
+      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID, "name is a string: the signal's"
+          + " name, such as table-landed", "name"));
     }
-    if (json.has("signalId") && !json.get("signalId").isTextual()) {
+    if (request.signalId() != null && !request.signalId().isTextual()) {
       return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID, "signalId is a string", "signalId"));
     }
-    if (json.has("params") && !json.get("params").isObject()) {
+    if (request.params() != null && !request.params().isObject()) {
       return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID, "params is a JSON object", "params"));
     }
     Optional<Instant> time = Optional.empty();
-    if (json.has("time")) {
+    if (request.time() != null) {
       try {
-        time = Optional.of(Instant.parse(json.get("time").asText()));
+        time = Optional.of(Instant.parse(request.time().asText()));
       } catch (DateTimeParseException e) {
         return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID,
             "time is an ISO-8601 instant such as 2026-11-23T10:00:00Z", "time"));
       }
     }
-    Map<String, JsonNode> params = new LinkedHashMap<>();
-    json.path("params").fields().forEachRemaining(f -> params.put(f.getKey(), f.getValue()));
+    Map<String, JsonNode> params = fields(request.params());
     try {
-      var signal = signals.signal(Optional.ofNullable(json.path("signalId").textValue()), json.get("name").textValue(),
-          params, time, "http");
+      var signal = signals.signal(Optional.ofNullable(request.signalId()).map(JsonNode::textValue),
+          request.name().textValue(), params, time, "http");
       return onComplete(unwrap(signals.publish(signal)), r -> r.isSuccess()
           ? complete(Json.response(r.get().duplicate() ? StatusCodes.OK : StatusCodes.CREATED, Map.of(
               "signal", r.get().signal(), "duplicate", r.get().duplicate(), "triggered", r.get().triggered())))
@@ -105,48 +130,30 @@ final class SignalRoutes extends AllDirectives {
     }
   }
 
-  private Route subscribe(String workflowId, String body) {
-    JsonNode json = object(body, WorkflowSignals.SUBSCRIPTION_INVALID, SUBSCRIPTION_FIELDS);
-    if (json == null) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.SUBSCRIPTION_INVALID, "the body is a JSON"
-          + " object: {\"signal\": \"name\", \"condition\": \"CEL\", \"params\": {...}}; known fields "
-          + SUBSCRIPTION_FIELDS, null));
+  private Route subscribe(String workflowId, SubscriptionBody request) {
+    if (request.signal() == null || !request.signal().isTextual()) {
+      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.SUBSCRIPTION_INVALID, "signal is a string:"
+          + " the name of the signals to subscribe to", "signal"));
     }
-    if (!json.path("signal").isTextual()) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.SUBSCRIPTION_INVALID, "signal is a string",
-          "signal"));
-    }
-    if (json.has("condition") && !json.get("condition").isTextual()) {
+    if (request.condition() != null && !request.condition().isTextual()) {
       return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.SUBSCRIPTION_INVALID,
           "condition is a CEL expression (string)", "condition"));
     }
-    if (json.has("params") && !json.get("params").isObject()) {
+    if (request.params() != null && !request.params().isObject()) {
       return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.SUBSCRIPTION_INVALID,
           "params is a JSON object of workflow param -> value or ${expression}", "params"));
     }
-    Map<String, JsonNode> mapping = new LinkedHashMap<>();
-    json.path("params").fields().forEachRemaining(f -> mapping.put(f.getKey(), f.getValue()));
-    return respond(signals.subscribe(workflowId, json.get("signal").textValue(),
-        json.path("condition").asText(""), mapping), StatusCodes.CREATED);
+    return respond(signals.subscribe(workflowId, request.signal().textValue(),
+        request.condition() == null ? "" : request.condition().textValue(), fields(request.params())),
+        StatusCodes.CREATED);
   }
 
-  /** The body as a JSON object with only known fields, or null. */
-  private static JsonNode object(String body, String code, Set<String> fields) {
-    JsonNode json;
-    try {
-      json = body.isBlank() ? null : Json.MAPPER.readTree(body);
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      return null;
+  private static Map<String, JsonNode> fields(JsonNode object) {
+    Map<String, JsonNode> out = new LinkedHashMap<>();
+    if (object != null) {
+      object.fields().forEachRemaining(f -> out.put(f.getKey(), f.getValue()));
     }
-    if (json == null || !json.isObject()) {
-      return null;
-    }
-    for (var it = json.fieldNames(); it.hasNext(); ) {
-      if (!fields.contains(it.next())) {
-        return null;
-      }
-    }
-    return json;
+    return out;
   }
 
   private <T> Route respond(CompletionStage<T> stage, StatusCode status) {

@@ -106,6 +106,9 @@ class ApiAuthorizationIT {
   private static String distributionId;
   private static String workflowVersion;
   private static String instanceId;
+  private static String scheduleId;
+  private static String subscriptionId;
+  private static final String SIGNAL_ID = "matrix-ping-1";
 
   @BeforeAll
   static void start() throws Exception {
@@ -157,6 +160,10 @@ class ApiAuthorizationIT {
           - {id: call, type: http, params: {url: "http://127.0.0.1:1/"}, retry: {maxAttempts: 1}}
         """.getBytes(StandardCharsets.UTF_8)), TestTokens.admin()));
     instanceId = newInstance("matrix");
+    scheduleId = newSchedule();
+    subscriptionId = newSubscription();
+    expect(201, send("POST", Call.json("/api/v1/signals", "{\"signalId\":\"" + SIGNAL_ID
+        + "\",\"name\":\"matrix-ping\"}"), TestTokens.admin()));
 
     String device = "/api/v1/devices/" + deviceA;
     String dist = "/api/v1/distributions/{d}";
@@ -226,6 +233,39 @@ class ApiAuthorizationIT {
         new Row("POST", "/api/v1/workflows/{workflowId}/instances/{instanceId}/actions/restart",
             Scope.WORKFLOWS_WRITE, RaeRule.NOT_RAE_SCOPED, 200,
             () -> Call.json("/api/v1/workflows/matrix-fail/instances/" + failedInstance() + "/actions/restart", "")),
+        new Row("GET", "/api/v1/workflows/{workflowId}/instances/{instanceId}/lineage", Scope.WORKFLOWS_READ,
+            RaeRule.NOT_RAE_SCOPED, 200, () -> Call.of(wf + "/instances/" + instanceId + "/lineage")),
+
+        new Row("POST", "/api/v1/workflows/{workflowId}/schedules", Scope.WORKFLOWS_WRITE, RaeRule.NOT_RAE_SCOPED,
+            201, () -> Call.json(wf + "/schedules", SCHEDULE_BODY)),
+        new Row("GET", "/api/v1/workflows/{workflowId}/schedules", Scope.WORKFLOWS_READ, RaeRule.NOT_RAE_SCOPED,
+            200, () -> Call.of(wf + "/schedules")),
+        new Row("GET", "/api/v1/workflows/{workflowId}/schedules/{scheduleId}", Scope.WORKFLOWS_READ,
+            RaeRule.NOT_RAE_SCOPED, 200, () -> Call.of(wf + "/schedules/" + scheduleId)),
+        new Row("DELETE", "/api/v1/workflows/{workflowId}/schedules/{scheduleId}", Scope.WORKFLOWS_WRITE,
+            RaeRule.NOT_RAE_SCOPED, 204, () -> Call.of(wf + "/schedules/" + newSchedule())),
+        new Row("POST", "/api/v1/workflows/{workflowId}/schedules/{scheduleId}/actions/disable",
+            Scope.WORKFLOWS_WRITE, RaeRule.NOT_RAE_SCOPED, 200,
+            () -> Call.json(wf + "/schedules/" + scheduleId + "/actions/disable", "")),
+        new Row("POST", "/api/v1/workflows/{workflowId}/schedules/{scheduleId}/actions/enable",
+            Scope.WORKFLOWS_WRITE, RaeRule.NOT_RAE_SCOPED, 200,
+            () -> Call.json(wf + "/schedules/" + scheduleId + "/actions/enable", "")),
+        new Row("GET", "/api/v1/workflows/{workflowId}/schedules/{scheduleId}/fires", Scope.WORKFLOWS_READ,
+            RaeRule.NOT_RAE_SCOPED, 200, () -> Call.of(wf + "/schedules/" + scheduleId + "/fires")),
+
+        // Signals start workflows: the workflow scopes govern them.
+        new Row("POST", "/api/v1/signals", Scope.WORKFLOWS_WRITE, RaeRule.NOT_RAE_SCOPED, 201,
+            () -> Call.json("/api/v1/signals", "{\"name\":\"matrix-ping\"}")),
+        new Row("GET", "/api/v1/signals/{signalId}", Scope.WORKFLOWS_READ, RaeRule.NOT_RAE_SCOPED, 200,
+            () -> Call.of("/api/v1/signals/" + SIGNAL_ID)),
+        new Row("POST", "/api/v1/workflows/{workflowId}/subscriptions", Scope.WORKFLOWS_WRITE,
+            RaeRule.NOT_RAE_SCOPED, 201, () -> Call.json(wf + "/subscriptions", SUBSCRIPTION_BODY)),
+        new Row("GET", "/api/v1/workflows/{workflowId}/subscriptions", Scope.WORKFLOWS_READ,
+            RaeRule.NOT_RAE_SCOPED, 200, () -> Call.of(wf + "/subscriptions")),
+        new Row("GET", "/api/v1/workflows/{workflowId}/subscriptions/{subscriptionId}", Scope.WORKFLOWS_READ,
+            RaeRule.NOT_RAE_SCOPED, 200, () -> Call.of(wf + "/subscriptions/" + subscriptionId)),
+        new Row("DELETE", "/api/v1/workflows/{workflowId}/subscriptions/{subscriptionId}", Scope.WORKFLOWS_WRITE,
+            RaeRule.NOT_RAE_SCOPED, 204, () -> Call.of(wf + "/subscriptions/" + newSubscription())),
 
         new Row("GET", "/api/v1/canary/runs", Scope.DEVICES_READ, RaeRule.NOT_RAE_SCOPED, 200,
             () -> Call.of("/api/v1/canary/runs")),
@@ -447,6 +487,21 @@ class ApiAuthorizationIT {
   private static String newInstance(String workflow) throws Exception {
     return json(expect(201, send("POST", Call.json("/api/v1/workflows/" + workflow + "/instances", "{}"),
         TestTokens.admin()))).get("instanceId").asText();
+  }
+
+  /** Never due during the test (06:00 daily); the matrix workflow takes no params. */
+  private static final String SCHEDULE_BODY = "{\"cron\":\"0 6 * * *\"}";
+  /** A signal name nothing publishes, so subscribing starts nothing. */
+  private static final String SUBSCRIPTION_BODY = "{\"signal\":\"matrix-never-sent\"}";
+
+  private static String newSchedule() throws Exception {
+    return json(expect(201, send("POST", Call.json("/api/v1/workflows/matrix/schedules", SCHEDULE_BODY),
+        TestTokens.admin()))).get("scheduleId").asText();
+  }
+
+  private static String newSubscription() throws Exception {
+    return json(expect(201, send("POST", Call.json("/api/v1/workflows/matrix/subscriptions", SUBSCRIPTION_BODY),
+        TestTokens.admin()))).get("subscriptionId").asText();
   }
 
   private static String pausedInstance() throws Exception {

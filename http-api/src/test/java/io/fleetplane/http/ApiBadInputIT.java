@@ -204,6 +204,7 @@ class ApiBadInputIT {
             "workflow.instance-id-invalid", "instanceId"));
       }
     }
+    cases.addAll(scheduleAndSignalCases(huge));
     cases.add(new Case("GET", "/api/v1/workflows/not-a-uuid", 404, "workflow.not-found", null));
     cases.add(new Case("GET", wf + "/versions/99999999999999999999", 404, "route.not-found", null));
     cases.add(new Case("GET", wf + "/versions/-1", 404, "route.not-found", null));
@@ -293,6 +294,108 @@ class ApiBadInputIT {
         "id: nul\nowner: it\ndescription: \"a\\u0000b\"\nsteps:\n  - {id: a, type: noop}\n".getBytes(StandardCharsets.UTF_8)));
     cases.add(new Case("POST", "/api/v1/workflows?owner=%00", 400, "workflow.invalid-definition", null, "application/yaml",
         "id: owned\nsteps:\n  - {id: a, type: noop}\n".getBytes(StandardCharsets.UTF_8)));
+    return cases;
+  }
+
+  /** Schedules, signals, subscriptions and lineage: path ids, paging, bodies. */
+  private static List<Case> scheduleAndSignalCases(String huge) {
+    List<Case> cases = new ArrayList<>();
+    String wf = "/api/v1/workflows/hostile";
+    String schedules = wf + "/schedules";
+    String subscriptions = wf + "/subscriptions";
+    for (String id : HOSTILE_IDS) {
+      if (!id.equals("not-a-uuid")) { // a well-formed workflow id
+        cases.add(new Case("GET", "/api/v1/workflows/" + id + "/schedules", 400, "workflow.id-invalid", "workflowId"));
+        cases.add(Case.json("POST", "/api/v1/workflows/" + id + "/schedules", "{\"cron\":\"0 6 * * *\"}", 400,
+            "workflow.id-invalid", "workflowId"));
+        cases.add(new Case("GET", "/api/v1/workflows/" + id + "/subscriptions", 400, "workflow.id-invalid",
+            "workflowId"));
+        cases.add(Case.json("POST", "/api/v1/workflows/" + id + "/subscriptions", "{\"signal\":\"x\"}", 400,
+            "workflow.id-invalid", "workflowId"));
+        cases.add(new Case("GET", "/api/v1/workflows/" + id + "/instances/" + instance + "/lineage", 400,
+            "workflow.id-invalid", "workflowId"));
+        cases.add(new Case("GET", "/api/v1/signals/" + id, 400, "signal.id-invalid", "signalId"));
+      }
+      cases.add(new Case("GET", wf + "/instances/" + id + "/lineage", 400, "workflow.instance-id-invalid",
+          "instanceId"));
+      // Schedule and subscription ids are UUIDs: "not-a-uuid" too is no id at all.
+      for (String sub : List.of("", "/fires")) {
+        cases.add(new Case("GET", schedules + "/" + id + sub, 400, "schedule.id-invalid", "scheduleId"));
+      }
+      cases.add(new Case("DELETE", schedules + "/" + id, 400, "schedule.id-invalid", "scheduleId"));
+      for (String action : List.of("enable", "disable")) {
+        cases.add(Case.json("POST", schedules + "/" + id + "/actions/" + action, "", 400, "schedule.id-invalid",
+            "scheduleId"));
+      }
+      cases.add(new Case("GET", subscriptions + "/" + id, 400, "subscription.id-invalid", "subscriptionId"));
+      cases.add(new Case("DELETE", subscriptions + "/" + id, 400, "subscription.id-invalid", "subscriptionId"));
+    }
+    String unknown = UUID.randomUUID().toString();
+    cases.add(new Case("GET", schedules + "/" + unknown, 404, "schedule.not-found", null));
+    cases.add(new Case("DELETE", subscriptions + "/" + unknown, 404, "subscription.not-found", null));
+    cases.add(new Case("GET", "/api/v1/signals/not-a-uuid", 404, "signal.not-found", null));
+    cases.add(new Case("GET", "/api/v1/workflows/nobody/instances/" + instance + "/lineage", 404,
+        "workflow.instance-not-found", null));
+    for (String bad : List.of("-1", "101", "99999999999999999999", "abc", "", "%00")) {
+      cases.add(new Case("GET", schedules + "?next=" + bad, 400, "request.invalid", "next"));
+    }
+    for (String bad : List.of("0", "1001", "abc", "%00")) {
+      cases.add(new Case("GET", schedules + "/" + unknown + "/fires?limit=" + bad, 400, "request.invalid", "limit"));
+    }
+
+    // Schedule bodies: JsonBody for the shape, then the schedule's own rules.
+    cases.add(Case.json("POST", schedules, "{not json", 400, "request.json-malformed", null));
+    cases.add(Case.json("POST", schedules, "[]", 400, "request.json-malformed", null));
+    cases.add(Case.json("POST", schedules, "{\"cron\":\"0 6 * * *\",\"colour\":1}", 400, "request.invalid", "colour"));
+    cases.add(Case.json("POST", schedules, "{}", 400, "schedule.invalid", "cron"));
+    cases.add(Case.json("POST", schedules, "{\"cron\":7}", 400, "schedule.invalid-cron", "cron"));
+    cases.add(Case.json("POST", schedules, "{\"cron\":\"0 6\\u0000 * * *\"}", 400, "schedule.invalid-cron", "cron"));
+    cases.add(Case.json("POST", schedules, "{\"cron\":\"" + "* ".repeat(500) + "\"}", 400, "schedule.invalid-cron",
+        "cron"));
+    cases.add(Case.json("POST", schedules, "{\"period\":\"fortnightly\"}", 400, "schedule.invalid-cron", "period"));
+    cases.add(Case.json("POST", schedules, "{\"cron\":\"0 6 * * *\",\"timeZone\":\"../../etc/passwd\"}", 400,
+        "schedule.invalid-time-zone", "timeZone"));
+    cases.add(Case.json("POST", schedules, "{\"cron\":\"0 6 * * *\",\"maxCatchUp\":1e300}", 400, "schedule.invalid",
+        "maxCatchUp"));
+    cases.add(Case.json("POST", schedules, "{\"cron\":\"0 6 * * *\",\"params\":[1]}", 400, "schedule.invalid",
+        "params"));
+    cases.add(Case.json("POST", schedules, "{\"cron\":\"0 6 * * *\",\"params\":{\"undeclared\":1}}", 400,
+        "schedule.invalid", "params"));
+    cases.add(Case.json("POST", schedules, "{\"cron\":\"0 6 * * *\",\"enabled\":\"yes\"}", 400, "schedule.invalid",
+        "enabled"));
+    cases.add(Case.json("POST", schedules, huge, 413, "payload.too-large", null));
+    cases.add(new Case("POST", schedules, 415, "request.unsupported-media-type", null, "text/plain",
+        "{\"cron\":\"0 6 * * *\"}".getBytes(StandardCharsets.UTF_8)));
+
+    // Signal bodies.
+    cases.add(Case.json("POST", "/api/v1/signals", "{not json", 400, "request.json-malformed", null));
+    cases.add(Case.json("POST", "/api/v1/signals", "{\"name\":\"x\",\"colour\":1}", 400, "request.invalid", "colour"));
+    cases.add(Case.json("POST", "/api/v1/signals", "{\"name\":7}", 400, "signal.invalid", "name"));
+    cases.add(Case.json("POST", "/api/v1/signals", "{\"name\":\"a\\u0000b\"}", 400, "signal.invalid", "name"));
+    cases.add(Case.json("POST", "/api/v1/signals", "{\"name\":\"x\",\"signalId\":\"..%2F..\"}", 400, "signal.invalid",
+        "signalId"));
+    cases.add(Case.json("POST", "/api/v1/signals", "{\"name\":\"x\",\"signalId\":\"" + "s".repeat(201) + "\"}", 400,
+        "signal.invalid", "signalId"));
+    cases.add(Case.json("POST", "/api/v1/signals", "{\"name\":\"x\",\"params\":[1]}", 400, "signal.invalid", "params"));
+    cases.add(Case.json("POST", "/api/v1/signals", "{\"name\":\"x\",\"time\":\"yesterday\"}", 400, "signal.invalid",
+        "time"));
+    cases.add(Case.json("POST", "/api/v1/signals", huge, 413, "payload.too-large", null));
+    cases.add(new Case("POST", "/api/v1/signals", 415, "request.unsupported-media-type", null, "text/plain",
+        "{\"name\":\"x\"}".getBytes(StandardCharsets.UTF_8)));
+
+    // Subscription bodies.
+    cases.add(Case.json("POST", subscriptions, "{not json", 400, "request.json-malformed", null));
+    cases.add(Case.json("POST", subscriptions, "{\"signal\":\"x\",\"colour\":1}", 400, "request.invalid", "colour"));
+    cases.add(Case.json("POST", subscriptions, "{\"signal\":7}", 400, "subscription.invalid", "signal"));
+    cases.add(Case.json("POST", subscriptions, "{\"signal\":\"x\",\"condition\":5}", 400, "subscription.invalid",
+        "condition"));
+    cases.add(Case.json("POST", subscriptions, "{\"signal\":\"x\",\"condition\":\"params.(\"}", 400,
+        "subscription.invalid", null));
+    cases.add(Case.json("POST", subscriptions, "{\"signal\":\"x\",\"params\":{\"undeclared\":1}}", 400,
+        "subscription.invalid", "params"));
+    cases.add(Case.json("POST", subscriptions, huge, 413, "payload.too-large", null));
+    cases.add(new Case("POST", subscriptions, 415, "request.unsupported-media-type", null, "text/plain",
+        "{\"signal\":\"x\"}".getBytes(StandardCharsets.UTF_8)));
     return cases;
   }
 

@@ -61,7 +61,7 @@ class ScheduleRoutesIT {
     Cluster.get(system).manager().tell(Join.create(Cluster.get(system).selfMember().address()));
     WorkflowEngine engine = WorkflowEngine.start(system);
     ScheduleRoutes schedules = new ScheduleRoutes(engine, WorkflowSchedules.start(system),
-        io.fleetplane.jobs.workflow.signal.WorkflowSignals.start(system));
+        io.fleetplane.jobs.workflow.signal.WorkflowSignals.start(system), new JsonBody(64 * 1024, 5_000));
     WorkflowRoutes workflows = new WorkflowRoutes(engine);
     ErrorHandling errors = new ErrorHandling();
     binding = Http.get(system).newServerAt("127.0.0.1", 0)
@@ -89,6 +89,9 @@ class ScheduleRoutesIT {
   private static HttpResponse<String> call(String method, String path, String body) throws Exception {
     HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + binding.localAddress().getPort()
         + path)).timeout(Duration.ofSeconds(15));
+    if (body != null) {
+      b.header("Content-Type", path.equals("/api/v1/workflows") ? "application/yaml" : "application/json");
+    }
     b.method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
     return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
   }
@@ -119,12 +122,17 @@ class ScheduleRoutesIT {
     assertProblem(call("POST", base, "{\"cron\": \"0 6 * * *\", \"maxCatchUp\": 0}"), 400, "schedule.invalid");
     assertProblem(call("POST", base, "{\"cron\": \"0 6 * * *\", \"params\": {\"nope\": 1}}"), 400,
         "schedule.invalid");
-    assertProblem(call("POST", base, "{\"cron\": \"0 6 * * *\", \"colour\": \"red\"}"), 400, "schedule.invalid");
-    assertProblem(call("POST", base, "not json"), 400, "schedule.invalid");
+    // The body's shape is JsonBody's, as on every JSON route: unknown fields and broken JSON are request.*.
+    assertProblem(call("POST", base, "{\"cron\": \"0 6 * * *\", \"colour\": \"red\"}"), 400, "request.invalid");
+    assertProblem(call("POST", base, "not json"), 400, "request.json-malformed");
+    assertProblem(call("POST", base, "{\"cron\": \"0 6 * * *\", \"maxCatchUp\": 1.5}"), 400, "schedule.invalid");
+    assertProblem(call("POST", base, "{\"cron\": 6}"), 400, "schedule.invalid-cron");
     assertProblem(call("POST", "/api/v1/workflows/nobody/schedules", "{\"cron\": \"0 6 * * *\"}"), 404,
         "workflow.not-found");
-    assertProblem(call("GET", base + "/no-such-schedule", null), 404, "schedule.not-found");
-    assertProblem(call("POST", base + "/no-such-schedule/actions/enable", null), 404, "schedule.not-found");
+    String unknown = "/" + java.util.UUID.randomUUID();
+    assertProblem(call("GET", base + unknown, null), 404, "schedule.not-found");
+    assertProblem(call("POST", base + unknown + "/actions/enable", null), 404, "schedule.not-found");
+    assertProblem(call("GET", base + "/no-such-schedule", null), 400, "schedule.id-invalid");
     assertProblem(call("GET", base + "?next=1000", null), 400, "request.invalid");
   }
 
@@ -193,7 +201,9 @@ class ScheduleRoutesIT {
     JsonNode manualLineage = json(call("GET", "/api/v1/workflows/nightly/instances/"
         + json(manual).get("instanceId").asText() + "/lineage", null));
     assertEquals("api", manualLineage.at("/startedBy/type").asText(), manualLineage.toString());
-    assertProblem(call("GET", "/api/v1/workflows/nightly/instances/nope/lineage", null), 404,
-        "workflow.instance-not-found");
+    assertProblem(call("GET", "/api/v1/workflows/nightly/instances/" + java.util.UUID.randomUUID() + "/lineage", null),
+        404, "workflow.instance-not-found");
+    assertProblem(call("GET", "/api/v1/workflows/nightly/instances/nope/lineage", null), 400,
+        "workflow.instance-id-invalid");
   }
 }

@@ -63,8 +63,9 @@ class SignalRoutesIT {
     Cluster.get(system).manager().tell(Join.create(Cluster.get(system).selfMember().address()));
     WorkflowEngine engine = WorkflowEngine.start(system);
     WorkflowSignals signals = WorkflowSignals.start(system);
-    SignalRoutes signalRoutes = new SignalRoutes(signals);
-    ScheduleRoutes schedules = new ScheduleRoutes(engine, WorkflowSchedules.start(system), signals);
+    SignalRoutes signalRoutes = new SignalRoutes(signals, new JsonBody(64 * 1024, 5_000));
+    ScheduleRoutes schedules = new ScheduleRoutes(engine, WorkflowSchedules.start(system), signals,
+        new JsonBody(64 * 1024, 5_000));
     WorkflowRoutes workflows = new WorkflowRoutes(engine);
     ErrorHandling errors = new ErrorHandling();
     binding = Http.get(system).newServerAt("127.0.0.1", 0)
@@ -95,6 +96,9 @@ class SignalRoutesIT {
   private static HttpResponse<String> call(String method, String path, String body) throws Exception {
     HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + binding.localAddress().getPort()
         + path)).timeout(Duration.ofSeconds(15));
+    if (body != null) {
+      b.header("Content-Type", path.equals("/api/v1/workflows") ? "application/yaml" : "application/json");
+    }
     b.method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
     return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
   }
@@ -178,8 +182,12 @@ class SignalRoutesIT {
     assertProblem(call("POST", "/api/v1/signals", "{\"name\": \"has space\"}"), 400, "signal.invalid");
     assertProblem(call("POST", "/api/v1/signals", "{\"name\": \"x\", \"time\": \"yesterday\"}"), 400,
         "signal.invalid");
-    assertProblem(call("POST", "/api/v1/signals", "{\"name\": \"x\", \"colour\": 1}"), 400, "signal.invalid");
-    assertProblem(call("POST", "/api/v1/signals", "[]"), 400, "signal.invalid");
+    assertProblem(call("POST", "/api/v1/signals", "{\"name\": \"x\", \"signalId\": \"a b\"}"), 400,
+        "signal.invalid");
+    // The body's shape is JsonBody's, as on every JSON route: unknown fields and broken JSON are request.*.
+    assertProblem(call("POST", "/api/v1/signals", "{\"name\": \"x\", \"colour\": 1}"), 400, "request.invalid");
+    assertProblem(call("POST", "/api/v1/signals", "[]"), 400, "request.json-malformed");
+    assertProblem(call("GET", "/api/v1/signals/has%20space", null), 400, "signal.id-invalid");
     assertProblem(call("GET", "/api/v1/signals/never-sent", null), 404, "signal.not-found");
     String subs = "/api/v1/workflows/load-orders/subscriptions";
     assertProblem(call("POST", subs, "{\"signal\": \"x\", \"condition\": \"params.(\"}"), 400,
@@ -188,7 +196,8 @@ class SignalRoutesIT {
         "subscription.invalid");
     assertProblem(call("POST", "/api/v1/workflows/nobody/subscriptions", "{\"signal\": \"x\"}"), 404,
         "workflow.not-found");
-    assertProblem(call("GET", subs + "/nope", null), 404, "subscription.not-found");
+    assertProblem(call("GET", subs + "/" + java.util.UUID.randomUUID(), null), 404, "subscription.not-found");
+    assertProblem(call("GET", subs + "/nope", null), 400, "subscription.id-invalid");
     HttpResponse<String> created = call("POST", subs, "{\"signal\": \"gone\"}");
     String id = json(created).get("subscriptionId").asText();
     assertTrue(json(call("GET", subs, null)).get("subscriptions").findValuesAsText("subscriptionId").contains(id));

@@ -37,6 +37,8 @@ public final class WorkflowSchedules {
   /** Stable codes (HTTP problem documents, metric tags). */
   public static final String NOT_FOUND = "schedule.not-found";
   public static final String INVALID = "schedule.invalid";
+  /** A path id that is not a schedule id at all (not a UUID): 400, before any lookup. */
+  public static final String ID_INVALID = "schedule.id-invalid";
   public static final String TOO_MANY = "schedule.too-many";
 
   /** The schedule does not exist (for that workflow). */

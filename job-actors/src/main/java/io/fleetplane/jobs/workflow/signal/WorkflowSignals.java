@@ -41,8 +41,21 @@ public final class WorkflowSignals {
   public static final String NOT_FOUND = "signal.not-found";
   public static final String SUBSCRIPTION_INVALID = "subscription.invalid";
   public static final String SUBSCRIPTION_NOT_FOUND = "subscription.not-found";
+  /** A path id that no signal or subscription could have: 400, before any lookup. */
+  public static final String ID_INVALID = "signal.id-invalid";
+  public static final String SUBSCRIPTION_ID_INVALID = "subscription.id-invalid";
 
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._:-]{0,127}");
+  /**
+   * Signal ids are chosen by senders (for exactly-once) or generated. They appear in URLs, logs
+   * and SQL, so they are printable and path-safe: no spaces, slashes, control characters or NUL.
+   */
+  private static final Pattern SIGNAL_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._:@~-]{0,199}");
+
+  /** Whether {@code id} is a well-formed signal id (generated ids and Kafka-derived ids are). */
+  public static boolean isValidSignalId(String id) {
+    return id != null && SIGNAL_ID.matcher(id).matches();
+  }
 
   /** Rejected input (HTTP 400 with {@link #code()} and {@link #field()}). */
   public static final class InvalidSignalException extends RuntimeException {
@@ -134,8 +147,9 @@ public final class WorkflowSignals {
       throw new InvalidSignalException(INVALID, "name", "name is 1-128 characters of letters, digits and . _ : -,"
           + " starting with a letter or digit");
     }
-    if (signalId.isPresent() && (signalId.get().isBlank() || signalId.get().length() > 200)) {
-      throw new InvalidSignalException(INVALID, "signalId", "signalId is a non-empty string of at most 200 characters");
+    if (signalId.isPresent() && !isValidSignalId(signalId.get())) {
+      throw new InvalidSignalException(INVALID, "signalId", "signalId is 1-200 letters, digits and . _ : @ ~ -,"
+          + " starting with a letter or digit");
     }
     return new Signal(signalId.orElseGet(() -> UUID.randomUUID().toString()), name, Map.copyOf(params),
         time.orElseGet(clock::instant), source);
