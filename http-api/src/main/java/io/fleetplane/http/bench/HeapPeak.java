@@ -37,9 +37,15 @@ final class HeapPeak implements AutoCloseable {
   private final AtomicLong peakUsed = new AtomicLong();
   private final AtomicLong peakAfterGc = new AtomicLong();
   private final List<NotificationEmitter> emitters = new ArrayList<>();
+  /** JVM uptime at the start, millis: the unit of GcInfo's start time. */
+  private final long startedAtUptime = ManagementFactory.getRuntimeMXBean().getUptime();
   private final NotificationListener listener = (notification, handback) -> {
     if (GarbageCollectionNotificationInfo.GARBAGE_COLLECTION_NOTIFICATION.equals(notification.getType())) {
       var info = GarbageCollectionNotificationInfo.from((CompositeData) notification.getUserData()).getGcInfo();
+      if (info.getStartTime() < startedAtUptime) {
+        // Notifications arrive late: this is the caller's clean-up GC from before the watch.
+        return;
+      }
       peakUsed.accumulateAndGet(heap(info.getMemoryUsageBeforeGc()), Math::max);
       peakAfterGc.accumulateAndGet(heap(info.getMemoryUsageAfterGc()), Math::max);
     }
