@@ -156,10 +156,14 @@ public final class DistributionBenchmark {
         for (int run = 1 - (size == 0 ? warmup : 0); run <= runs; run++) {
           System.out.printf(Locale.ROOT, "distribution: %,d copies (%d files x %,d recipients), %s%n", copies, files,
               people, run < 1 ? "warm-up run (not recorded)" : "run " + run + "/" + runs);
+          // Alternating which goes first, so neither always inherits the other's garbage and heap growth.
+          Run raw = run % 2 == 0 ? raw(sources, secrets, people) : null;
           Finished job = fleetplane(distributions, fileRequests, people);
           checkFleetplaneCopy(distributions, job.jobId());
           Run fleetplane = job.run();
-          Run raw = raw(sources, secrets, people);
+          if (raw == null) {
+            raw = raw(sources, secrets, people);
+          }
           for (Run r : List.of(fleetplane, raw)) {
             System.out.printf(Locale.ROOT, "  %-42s %7.2f s  %7.1f copies/s  peak heap %,6d MiB  after GC %6s MiB%n",
                 r.scenario(), r.seconds(), r.copiesPerSecond(), mib(r.peakHeapBytes()), afterGc(r.peakAfterGcBytes()));
