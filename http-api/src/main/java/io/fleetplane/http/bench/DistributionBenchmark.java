@@ -479,7 +479,7 @@ public final class DistributionBenchmark {
 
   // --- report ----------------------------------------------------------------------------------
 
-  private String markdown(List<Run> results, String command) {
+  String markdown(List<Run> results, String command) {
     StringBuilder md = new StringBuilder(BenchmarkReport.header("Distribution: watermarked copies, " + files
         + " files x " + recipients.stream().map(r -> String.format(Locale.ROOT, "%,d", r))
             .collect(java.util.stream.Collectors.joining(" / ")) + " recipients, " + pages + " pages", command, "One node in this JVM (cluster"
