@@ -205,6 +205,38 @@ public final class Launcher implements Runnable {
       record(new io.fleetplane.http.bench.SchedulesBenchmark(schedulesDue).run(runs, warmup, command));
     }
 
+    @Option(names = "--dist-files", defaultValue = "10", description = "Distribution: source PDFs per job (default: ${DEFAULT-VALUE}).")
+    int distFiles;
+
+    @Option(names = "--dist-recipients", defaultValue = "100,1000", split = ",",
+        description = "Distribution: recipients per job, one job size each (files x recipients copies; default: ${DEFAULT-VALUE}).")
+    java.util.List<Integer> distRecipients;
+
+    @Option(names = "--dist-pages", defaultValue = "10", description = "Distribution: pages per source PDF (default: ${DEFAULT-VALUE}).")
+    int distPages;
+
+    @Option(names = "--dist-parallelism", defaultValue = "0",
+        description = "Distribution: threads of the work pool and of the raw loop; 0 = cores (default: ${DEFAULT-VALUE}).")
+    int distParallelism;
+
+    // fallbackValue: without it picocli 4.7 toggles a true-by-default negatable option, so
+    // --dist-password would turn protection off.
+    @Option(names = "--dist-password", negatable = true, defaultValue = "true", fallbackValue = "true",
+        description = "Distribution: AES-256 password per copy, in both scenarios (default: ${DEFAULT-VALUE}).")
+    boolean distPassword;
+
+    @Option(names = "--dist-jfr", description = "Distribution: after the measured runs, one more job of the first size under JFR (not recorded), saved to this file; prints its hot methods.")
+    java.nio.file.Path distJfr;
+
+    private void runDistribution() throws Exception {
+      String command = "./fleetplane bench distribution --runs " + runs + " --warmup " + warmup + " --dist-files " + distFiles
+          + " --dist-recipients " + distRecipients.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(","))
+          + " --dist-pages " + distPages + " --dist-parallelism " + distParallelism
+          + (distPassword ? "" : " --no-dist-password") + (distJfr == null ? "" : " --dist-jfr " + distJfr);
+      record(new io.fleetplane.http.bench.DistributionBenchmark(distFiles, distRecipients, distPages, distParallelism,
+          distPassword, java.util.Optional.ofNullable(distJfr)).run(runs, warmup, command));
+    }
+
     private void runEndToEnd() throws Exception {
       String command = "./fleetplane bench e2e --runs " + runs + " --warmup " + warmup + " --rate " + rate
           + " --e2e-seconds " + e2eSeconds + " --payload-bytes " + payloadBytes;
@@ -264,6 +296,7 @@ public final class Launcher implements Runnable {
       runners.put("bridge", () -> { runBridge(); return null; });
       runners.put("http", () -> { runHttp(); return null; });
       runners.put("schedules", () -> { runSchedules(); return null; });
+      runners.put("distribution", () -> { runDistribution(); return null; });
       return runners;
     }
 
