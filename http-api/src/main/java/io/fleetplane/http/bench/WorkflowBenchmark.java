@@ -279,10 +279,7 @@ public final class WorkflowBenchmark {
         long now = System.nanoTime();
         if (now > nextProgress) {
           nextProgress = now + TimeUnit.SECONDS.toNanos(5);
-          int succeeded = loop(v).map(LoopView::succeeded).orElse(0);
-          System.out.printf(Locale.ROOT, "    %-58s %,9d/%,d done after %5.1f s (%,.0f/s), heap %,d MB%n", scenario,
-              succeeded, n, (now - start) / 1e9, succeeded / ((now - start) / 1e9),
-              memory.getHeapMemoryUsage().getUsed() >> 20);
+          progress(scenario, loop(v).map(LoopView::succeeded).orElse(0), n, now - start);
         }
       }
       if (System.nanoTime() > deadline) {
@@ -291,6 +288,11 @@ public final class WorkflowBenchmark {
       }
       Thread.sleep(100);
     }
+  }
+
+  private void progress(String scenario, int done, int n, long elapsedNanos) {
+    System.out.printf(Locale.ROOT, "    %-58s %,9d/%,d done after %5.1f s (%,.0f/s), heap %,d MB%n", scenario, done, n,
+        elapsedNanos / 1e9, done / (elapsedNanos / 1e9), memory.getHeapMemoryUsage().getUsed() >> 20);
   }
 
   private static Optional<LoopView> loop(InstanceView v) {
@@ -334,10 +336,7 @@ public final class WorkflowBenchmark {
           }
           if (now > nextProgress) {
             nextProgress = now + TimeUnit.SECONDS.toNanos(5);
-            int done = temporal.activitiesDone();
-            System.out.printf(Locale.ROOT, "    %-58s %,9d/%,d done after %5.1f s (%,.0f/s), heap %,d MB%n", scenario,
-                done, fanOut, (now - t0) / 1e9, done / ((now - t0) / 1e9),
-                memory.getHeapMemoryUsage().getUsed() >> 20);
+            progress(scenario, temporal.activitiesDone(), fanOut, now - t0);
           }
         }
       }
