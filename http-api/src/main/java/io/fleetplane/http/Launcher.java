@@ -200,6 +200,29 @@ public final class Launcher implements Runnable {
     @Option(names = "--schedules", defaultValue = "1000", description = "Schedules: schedules due at the same second (default: ${DEFAULT-VALUE}).")
     int schedulesDue;
 
+    @Option(names = "--wf-iterations", defaultValue = "100000", description = "Workflow: iterations of the big foreach (default: ${DEFAULT-VALUE}).")
+    int wfIterations;
+
+    @Option(names = "--wf-fanout", defaultValue = "10000", description = "Workflow: iterations/children run on both Fleetplane and the Temporal peer (default: ${DEFAULT-VALUE}).")
+    int wfFanout;
+
+    @Option(names = "--wf-concurrency", defaultValue = "200", description = "Workflow: iterations/children running at once, both systems (default: ${DEFAULT-VALUE}).")
+    int wfConcurrency;
+
+    @Option(names = "--wf-backfill-hours", defaultValue = "43800", description = "Workflow: iterations of examples/backfill.yaml; 0 skips it (default: ${DEFAULT-VALUE}).")
+    int wfBackfillHours;
+
+    @Option(names = "--wf-jfr", description = "Workflow: after the measured runs, one more big foreach under JFR (not recorded), saved to this file; reports its hot methods.")
+    java.nio.file.Path wfJfr;
+
+    private void runWorkflow() throws Exception {
+      String command = "./fleetplane bench workflow --runs " + runs + " --warmup " + warmup + " --wf-iterations " + wfIterations
+          + " --wf-fanout " + wfFanout + " --wf-concurrency " + wfConcurrency + " --wf-backfill-hours " + wfBackfillHours
+          + (wfJfr == null ? "" : " --wf-jfr " + wfJfr);
+      record(new io.fleetplane.http.bench.WorkflowBenchmark(wfIterations, wfFanout, wfConcurrency, wfBackfillHours,
+          java.util.Optional.ofNullable(wfJfr)).run(runs, warmup, command));
+    }
+
     private void runSchedules() throws Exception {
       String command = "./fleetplane bench schedules --runs " + runs + " --warmup " + warmup + " --schedules " + schedulesDue;
       record(new io.fleetplane.http.bench.SchedulesBenchmark(schedulesDue).run(runs, warmup, command));
@@ -297,6 +320,7 @@ public final class Launcher implements Runnable {
       runners.put("http", () -> { runHttp(); return null; });
       runners.put("schedules", () -> { runSchedules(); return null; });
       runners.put("distribution", () -> { runDistribution(); return null; });
+      runners.put("workflow", () -> { runWorkflow(); return null; });
       return runners;
     }
 

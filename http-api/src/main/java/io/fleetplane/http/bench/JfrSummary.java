@@ -17,6 +17,11 @@ final class JfrSummary {
   private JfrSummary() {}
 
   static void printHotMethods(Path recording, int top) throws IOException {
+    System.out.print(hotMethods(recording, top));
+  }
+
+  /** The same summary as text, for benchmarks that also put it in their markdown. */
+  static String hotMethods(Path recording, int top) throws IOException {
     Map<String, Integer> self = new HashMap<>();
     Map<String, Integer> fleetplane = new HashMap<>();
     int samples = 0;
@@ -31,15 +36,17 @@ final class JfrSummary {
       frames.stream().map(JfrSummary::name).filter(n -> n.startsWith("io.fleetplane.")).distinct()
           .forEach(n -> fleetplane.merge(n, 1, Integer::sum));
     }
-    System.out.printf("  %d execution samples. Self time, top %d:%n", samples, top);
-    print(self, samples, top);
-    System.out.printf("  Fleetplane methods on the stack (total time), top %d:%n", top);
-    print(fleetplane, samples, top);
+    StringBuilder out = new StringBuilder(String.format("  %d execution samples. Self time, top %d:%n", samples, top));
+    print(out, self, samples, top);
+    out.append(String.format("  Fleetplane methods on the stack (total time), top %d:%n", top));
+    print(out, fleetplane, samples, top);
+    return out.toString();
   }
 
-  private static void print(Map<String, Integer> counts, int samples, int top) {
+  private static void print(StringBuilder out, Map<String, Integer> counts, int samples, int top) {
     counts.entrySet().stream().sorted(Map.Entry.<String, Integer>comparingByValue().reversed()).limit(top)
-        .forEach(e -> System.out.printf("    %5.1f%%  %s%n", 100.0 * e.getValue() / Math.max(1, samples), e.getKey()));
+        .forEach(e -> out.append(String.format("    %5.1f%%  %s%n", 100.0 * e.getValue() / Math.max(1, samples),
+            e.getKey())));
   }
 
   private static String name(RecordedFrame frame) {
