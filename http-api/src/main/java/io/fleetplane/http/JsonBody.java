@@ -31,6 +31,9 @@ import java.util.stream.Collectors;
  */
 public final class JsonBody extends AllDirectives {
 
+  /** Oversized bodies up to this are read and dropped before the 413 (see {@link #as}); larger ones are cut off. */
+  private static final long DRAIN_LIMIT_BYTES = 8L * 1024 * 1024;
+
   private final long maxBytes;
   private final long readTimeoutMillis;
 
@@ -57,7 +60,15 @@ public final class JsonBody extends AllDirectives {
             .toResponse());
       }
       if (entity.getContentLengthOption().isPresent() && entity.getContentLengthOption().getAsLong() > maxBytes) {
-        return complete(tooLarge());
+        long declared = entity.getContentLengthOption().getAsLong();
+        if (declared > DRAIN_LIMIT_BYTES) {
+          return complete(tooLarge());
+        }
+        // Answering before the client has finished sending makes the server close the connection
+        // under it, and many clients then report a reset instead of our 413: read and drop a
+        // moderately oversized body first, so the client sees the problem document.
+        return extractMaterializer(materializer -> onComplete(entity.discardBytes(materializer).completionStage(),
+            drained -> complete(tooLarge())));
       }
       // withoutSizeLimit: our own limit below applies; the server-wide one may be larger or smaller.
       return extractMaterializer(materializer -> onComplete(

@@ -7,7 +7,6 @@ import akka.http.javadsl.server.AllDirectives;
 import akka.http.javadsl.server.PathMatchers;
 import akka.http.javadsl.server.Route;
 import com.fasterxml.jackson.databind.JsonNode;
-import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.jobs.workflow.WorkflowEngine;
 import io.fleetplane.jobs.workflow.WorkflowInstance;
 import io.fleetplane.jobs.workflow.schedule.WorkflowSchedules;
@@ -17,7 +16,6 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -67,7 +65,7 @@ final class ScheduleRoutes extends AllDirectives {
                     request))),
                 get(() -> parameterOptional("next", next -> {
                   String workflowId = WorkflowRoutes.checkedId(rawWorkflowId);
-                  return respond(schedules.list(workflowId, intParam(next, 5, "next", 0, 100))
+                  return respond(schedules.list(workflowId, WorkflowRoutes.intParam(next, 5, "next", 0, 100))
                       .thenApply(l -> Map.of("workflowId", workflowId, "schedules", l)), StatusCodes.OK);
                 })))),
             pathPrefix(PathMatchers.segment(), scheduleId -> schedule(WorkflowRoutes.checkedId(rawWorkflowId),
@@ -90,8 +88,8 @@ final class ScheduleRoutes extends AllDirectives {
     return concat(
         pathEndOrSingleSlash(() -> concat(
             get(() -> parameterOptional("next", next -> respond(schedules.get(workflowId, scheduleId,
-                intParam(next, 5, "next", 0, 100)), StatusCodes.OK))),
-            delete(() -> onComplete(unwrap(schedules.delete(workflowId, scheduleId)), r -> r.isSuccess()
+                WorkflowRoutes.intParam(next, 5, "next", 0, 100)), StatusCodes.OK))),
+            delete(() -> onComplete(WorkflowRoutes.unwrap(schedules.delete(workflowId, scheduleId)), r -> r.isSuccess()
                 ? complete(HttpResponse.create().withStatus(StatusCodes.NO_CONTENT))
                 : failure(r.failed().get()))))),
         path(PathMatchers.segment("actions").slash("enable"), () -> post(() ->
@@ -99,7 +97,7 @@ final class ScheduleRoutes extends AllDirectives {
         path(PathMatchers.segment("actions").slash("disable"), () -> post(() ->
             respond(schedules.setEnabled(workflowId, scheduleId, false), StatusCodes.OK))),
         path("fires", () -> get(() -> parameterOptional("limit", limit -> {
-          int n = intParam(limit, 100, "limit", 1, 1000);
+          int n = WorkflowRoutes.intParam(limit, 100, "limit", 1, 1000);
           return respond(schedules.fires(workflowId, scheduleId, n).thenApply(f -> Map.of("scheduleId", scheduleId,
               "fires", f)), StatusCodes.OK);
         }))));
@@ -109,21 +107,21 @@ final class ScheduleRoutes extends AllDirectives {
     JsonNode cron = request.cron();
     JsonNode period = request.period();
     if ((cron == null) == (period == null)) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID,
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID,
           "give exactly one of cron (5 or 6 fields) and period (hourly, daily, weekly, monthly)", "cron"));
     }
     JsonNode expression = cron == null ? period : cron;
     if (!expression.isTextual()) {
-      return complete(problem(StatusCodes.BAD_REQUEST, Timing.INVALID_CRON, "cron/period is a string",
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, Timing.INVALID_CRON, "cron/period is a string",
           cron == null ? "period" : "cron"));
     }
     if (period != null && !Set.of("hourly", "daily", "weekly", "monthly").contains(period.textValue())) {
-      return complete(problem(StatusCodes.BAD_REQUEST, Timing.INVALID_CRON,
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, Timing.INVALID_CRON,
           "period is one of hourly, daily, weekly, monthly", "period"));
     }
     Optional<String> error = checkTypes(request);
     if (error.isPresent()) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID, error.get(),
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, WorkflowSchedules.INVALID, error.get(),
           error.get().substring(0, error.get().indexOf(' '))));
     }
     Map<String, JsonNode> params = new LinkedHashMap<>();
@@ -162,15 +160,15 @@ final class ScheduleRoutes extends AllDirectives {
   }
 
   private Route lineage(String workflowId, String instanceId) {
-    return onComplete(unwrap(engine.get(instanceId)), found -> {
+    return onComplete(WorkflowRoutes.unwrap(engine.get(instanceId)), found -> {
       if (found.isFailure()) {
         return failure(found.failed().get());
       }
       if (!(found.get() instanceof WorkflowInstance.InstanceFound f) || !f.instance().workflowId().equals(workflowId)) {
-        return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.INSTANCE_NOT_FOUND,
+        return complete(WorkflowRoutes.problem(StatusCodes.NOT_FOUND, WorkflowEngine.INSTANCE_NOT_FOUND,
             "No instance " + instanceId + " of workflow " + workflowId + ".", null));
       }
-      return onComplete(unwrap(schedules.startedBy(instanceId).thenCombine(signals.startedBy(instanceId),
+      return onComplete(WorkflowRoutes.unwrap(schedules.startedBy(instanceId).thenCombine(signals.startedBy(instanceId),
           java.util.Map::entry)), both -> {
         if (both.isFailure()) {
           return failure(both.failed().get());
@@ -207,60 +205,25 @@ final class ScheduleRoutes extends AllDirectives {
   }
 
   private <T> Route respond(CompletionStage<T> stage, StatusCode status) {
-    return onComplete(unwrap(stage), r -> r.isSuccess() ? complete(Json.response(status, r.get()))
+    return onComplete(WorkflowRoutes.unwrap(stage), r -> r.isSuccess() ? complete(Json.response(status, r.get()))
         : failure(r.failed().get()));
   }
 
   private Route failure(Throwable t) {
     if (t instanceof WorkflowSchedules.ScheduleNotFoundException e) {
-      return complete(problem(StatusCodes.NOT_FOUND, WorkflowSchedules.NOT_FOUND, e.getMessage(), null));
+      return complete(WorkflowRoutes.problem(StatusCodes.NOT_FOUND, WorkflowSchedules.NOT_FOUND, e.getMessage(), null));
     }
     if (t instanceof WorkflowEngine.WorkflowNotFoundException e) {
-      return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.NOT_FOUND, e.getMessage(), null));
+      return complete(WorkflowRoutes.problem(StatusCodes.NOT_FOUND, WorkflowEngine.NOT_FOUND, e.getMessage(), null));
     }
     if (t instanceof Timing.InvalidTimingException e) {
-      return complete(problem(StatusCodes.BAD_REQUEST, e.code(), e.getMessage(),
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, e.code(), e.getMessage(),
           e.code().equals(Timing.INVALID_TIME_ZONE) ? "timeZone" : "cron"));
     }
     if (t instanceof WorkflowSchedules.InvalidScheduleException e) {
-      return complete(problem(e.code().equals(WorkflowSchedules.TOO_MANY) ? StatusCodes.CONFLICT
+      return complete(WorkflowRoutes.problem(e.code().equals(WorkflowSchedules.TOO_MANY) ? StatusCodes.CONFLICT
           : StatusCodes.BAD_REQUEST, e.code(), e.getMessage(), e.field()));
     }
     throw t instanceof RuntimeException re ? re : new IllegalStateException(t);
-  }
-
-  private static int intParam(Optional<String> raw, int fallback, String name, int min, int max) {
-    if (raw.isEmpty()) {
-      return fallback;
-    }
-    try {
-      int v = Integer.parseInt(raw.get());
-      if (v >= min && v <= max) {
-        return v;
-      }
-    } catch (NumberFormatException e) {
-      // reported below
-    }
-    throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, io.fleetplane.config.ErrorCode.REQUEST_INVALID,
-        name + " is an integer in [" + min + ", " + max + "]", name));
-  }
-
-  private static HttpResponse problem(StatusCode status, String code, String detail, String field) {
-    if (status.intValue() < 500) {
-      Metrics.increment("fleetplane_workflows_rejected_requests", Map.of("code", code));
-    }
-    return new Problem("urn:fleetplane:problem:" + code, status.reason(), status.intValue(), code, detail, field)
-        .toResponse();
-  }
-
-  /** Completion stages fail with CompletionException around the real cause; unwrap it. */
-  private static <T> CompletionStage<T> unwrap(CompletionStage<T> stage) {
-    return stage.handle((v, e) -> {
-      if (e == null) {
-        return v;
-      }
-      Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-      throw cause instanceof RuntimeException re ? re : new CompletionException(cause);
-    });
   }
 }

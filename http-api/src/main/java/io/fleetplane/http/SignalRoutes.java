@@ -7,7 +7,6 @@ import akka.http.javadsl.server.AllDirectives;
 import akka.http.javadsl.server.PathMatchers;
 import akka.http.javadsl.server.Route;
 import com.fasterxml.jackson.databind.JsonNode;
-import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.jobs.workflow.WorkflowEngine;
 import io.fleetplane.jobs.workflow.signal.WorkflowSignals;
 import java.time.Instant;
@@ -15,7 +14,6 @@ import java.time.format.DateTimeParseException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -83,7 +81,7 @@ final class SignalRoutes extends AllDirectives {
   private Route subscription(String workflowId, String subscriptionId) {
     return concat(
                 get(() -> respond(signals.subscription(workflowId, subscriptionId), StatusCodes.OK)),
-                delete(() -> onComplete(unwrap(signals.unsubscribe(workflowId, subscriptionId)), r -> r.isSuccess()
+                delete(() -> onComplete(WorkflowRoutes.unwrap(signals.unsubscribe(workflowId, subscriptionId)), r -> r.isSuccess()
                     ? complete(HttpResponse.create().withStatus(StatusCodes.NO_CONTENT))
                     : failure(r.failed().get()))));
   }
@@ -99,21 +97,21 @@ final class SignalRoutes extends AllDirectives {
 
   private Route publish(SignalBody request) {
     if (request.name() == null || !request.name().isTextual()) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID, "name is a string: the signal's"
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID, "name is a string: the signal's"
           + " name, such as table-landed", "name"));
     }
     if (request.signalId() != null && !request.signalId().isTextual()) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID, "signalId is a string", "signalId"));
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID, "signalId is a string", "signalId"));
     }
     if (request.params() != null && !request.params().isObject()) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID, "params is a JSON object", "params"));
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID, "params is a JSON object", "params"));
     }
     Optional<Instant> time = Optional.empty();
     if (request.time() != null) {
       try {
         time = Optional.of(Instant.parse(request.time().asText()));
       } catch (DateTimeParseException e) {
-        return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID,
+        return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, WorkflowSignals.INVALID,
             "time is an ISO-8601 instant such as 2026-11-23T10:00:00Z", "time"));
       }
     }
@@ -121,7 +119,7 @@ final class SignalRoutes extends AllDirectives {
     try {
       var signal = signals.signal(Optional.ofNullable(request.signalId()).map(JsonNode::textValue),
           request.name().textValue(), params, time, "http");
-      return onComplete(unwrap(signals.publish(signal)), r -> r.isSuccess()
+      return onComplete(WorkflowRoutes.unwrap(signals.publish(signal)), r -> r.isSuccess()
           ? complete(Json.response(r.get().duplicate() ? StatusCodes.OK : StatusCodes.CREATED, Map.of(
               "signal", r.get().signal(), "duplicate", r.get().duplicate(), "triggered", r.get().triggered())))
           : failure(r.failed().get()));
@@ -132,15 +130,15 @@ final class SignalRoutes extends AllDirectives {
 
   private Route subscribe(String workflowId, SubscriptionBody request) {
     if (request.signal() == null || !request.signal().isTextual()) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.SUBSCRIPTION_INVALID, "signal is a string:"
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, WorkflowSignals.SUBSCRIPTION_INVALID, "signal is a string:"
           + " the name of the signals to subscribe to", "signal"));
     }
     if (request.condition() != null && !request.condition().isTextual()) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.SUBSCRIPTION_INVALID,
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, WorkflowSignals.SUBSCRIPTION_INVALID,
           "condition is a CEL expression (string)", "condition"));
     }
     if (request.params() != null && !request.params().isObject()) {
-      return complete(problem(StatusCodes.BAD_REQUEST, WorkflowSignals.SUBSCRIPTION_INVALID,
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, WorkflowSignals.SUBSCRIPTION_INVALID,
           "params is a JSON object of workflow param -> value or ${expression}", "params"));
     }
     return respond(signals.subscribe(workflowId, request.signal().textValue(),
@@ -157,38 +155,20 @@ final class SignalRoutes extends AllDirectives {
   }
 
   private <T> Route respond(CompletionStage<T> stage, StatusCode status) {
-    return onComplete(unwrap(stage), r -> r.isSuccess() ? complete(Json.response(status, r.get()))
+    return onComplete(WorkflowRoutes.unwrap(stage), r -> r.isSuccess() ? complete(Json.response(status, r.get()))
         : failure(r.failed().get()));
   }
 
   private Route failure(Throwable t) {
     if (t instanceof WorkflowSignals.NotFoundException e) {
-      return complete(problem(StatusCodes.NOT_FOUND, e.code(), e.getMessage(), null));
+      return complete(WorkflowRoutes.problem(StatusCodes.NOT_FOUND, e.code(), e.getMessage(), null));
     }
     if (t instanceof WorkflowSignals.InvalidSignalException e) {
-      return complete(problem(StatusCodes.BAD_REQUEST, e.code(), e.getMessage(), e.field()));
+      return complete(WorkflowRoutes.problem(StatusCodes.BAD_REQUEST, e.code(), e.getMessage(), e.field()));
     }
     if (t instanceof WorkflowEngine.WorkflowNotFoundException e) {
-      return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.NOT_FOUND, e.getMessage(), null));
+      return complete(WorkflowRoutes.problem(StatusCodes.NOT_FOUND, WorkflowEngine.NOT_FOUND, e.getMessage(), null));
     }
     throw t instanceof RuntimeException re ? re : new IllegalStateException(t);
-  }
-
-  private static HttpResponse problem(StatusCode status, String code, String detail, String field) {
-    if (status.intValue() < 500) {
-      Metrics.increment("fleetplane_workflows_rejected_requests", Map.of("code", code));
-    }
-    return new Problem("urn:fleetplane:problem:" + code, status.reason(), status.intValue(), code, detail, field)
-        .toResponse();
-  }
-
-  private static <T> CompletionStage<T> unwrap(CompletionStage<T> stage) {
-    return stage.handle((v, e) -> {
-      if (e == null) {
-        return v;
-      }
-      Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-      throw cause instanceof RuntimeException re ? re : new CompletionException(cause);
-    });
   }
 }

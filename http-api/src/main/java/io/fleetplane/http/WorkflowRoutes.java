@@ -212,7 +212,7 @@ public final class WorkflowRoutes extends AllDirectives {
     return out;
   }
 
-  private static int intParam(Optional<String> raw, int fallback, String name, int min, int max) {
+  static int intParam(Optional<String> raw, int fallback, String name, int min, int max) {
     if (raw.isEmpty()) {
       return fallback;
     }
@@ -273,7 +273,8 @@ public final class WorkflowRoutes extends AllDirectives {
         body.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
   }
 
-  private static HttpResponse problem(StatusCode status, String code, String detail, String field) {
+  /** A problem response of the workflow routes (schedules and signals too), counted when the caller is at fault. */
+  static HttpResponse problem(StatusCode status, String code, String detail, String field) {
     if (status.intValue() < 500) {
       Metrics.increment("fleetplane_workflows_rejected_requests", Map.of("code", code));
     }
@@ -317,7 +318,7 @@ public final class WorkflowRoutes extends AllDirectives {
   }
 
   /** Completion stages fail with CompletionException around the real cause; unwrap it. */
-  private static <T> CompletionStage<T> unwrap(CompletionStage<T> stage) {
+  static <T> CompletionStage<T> unwrap(CompletionStage<T> stage) {
     return stage.handle((v, e) -> {
       if (e == null) {
         return v;
