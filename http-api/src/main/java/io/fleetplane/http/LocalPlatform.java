@@ -34,7 +34,8 @@ public final class LocalPlatform implements AutoCloseable {
       int mqttPort,
       Optional<String> externalMqttUri,
       int postgresPort,
-      boolean kamonAgent) {}
+      boolean kamonAgent,
+      EmbeddedMqttBroker.Persistence mqttPersistence) {}
 
   private final EmbeddedPostgresServer postgres;
   private final EmbeddedKafka kafka;
@@ -69,7 +70,7 @@ public final class LocalPlatform implements AutoCloseable {
         log.info("Using external MQTT broker {}", mqttUri);
       } else {
         try {
-          mqtt = EmbeddedMqttBroker.start(options.mqttPort(), dataDir.resolve("mqtt"));
+          mqtt = EmbeddedMqttBroker.start(options.mqttPort(), dataDir.resolve("mqtt"), options.mqttPersistence());
         } catch (PortInUseException e) {
           throw new PortInUseException(e.port(), "MQTT port " + e.port() + " on 127.0.0.1 is already in use"
               + " (another broker or process listens there). Either use that broker instead of embedding"

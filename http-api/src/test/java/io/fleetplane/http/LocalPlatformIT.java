@@ -29,7 +29,8 @@ class LocalPlatformIT {
     Path dataDir = Files.createTempDirectory("fp-local-it-");
     String session = UUID.randomUUID().toString();
     LocalPlatform.Options options = new LocalPlatform.Options(
-        dataDir, 0, FreePorts.next(), FreePorts.next(), Optional.empty(), 0, true);
+        dataDir, 0, FreePorts.next(), FreePorts.next(), Optional.empty(), 0, true,
+        io.fleetplane.testkit.infra.EmbeddedMqttBroker.Persistence.FILE);
 
     String adminToken;
     try (LocalPlatform platform = LocalPlatform.start(options)) {
@@ -94,7 +95,8 @@ class LocalPlatformIT {
   void aTakenMqttPortFailsWithWhatToDoAndStartsNothing() throws Exception {
     try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
       LocalPlatform.Options options = new LocalPlatform.Options(Files.createTempDirectory("fp-local-it-"),
-          0, FreePorts.next(), taken.getLocalPort(), Optional.empty(), 0, false);
+          0, FreePorts.next(), taken.getLocalPort(), Optional.empty(), 0, false,
+          io.fleetplane.testkit.infra.EmbeddedMqttBroker.Persistence.FILE);
       PortInUseException e = assertThrows(PortInUseException.class, () -> LocalPlatform.start(options));
       assertTrue(e.getMessage().contains("--mqtt-uri tcp://127.0.0.1:" + taken.getLocalPort()), e.getMessage());
       assertTrue(e.getMessage().contains("--mqtt-port"), e.getMessage());
