@@ -44,7 +44,10 @@ import org.slf4j.LoggerFactory;
  * shared {@link DistributionWorkPool} (after {@link JobCreated} is persisted, after every
  * recovery, and on {@link Resume}). Workers report back with {@link RecordRendered},
  * {@link RecordNotified} and {@link RecordFailed}; the job persists each and acknowledges only
- * then, so a worker notifies a recipient only about a copy whose event is in the journal.
+ * then, so a worker notifies a recipient only about a copy whose event is in the journal. Results
+ * are group-committed: those that arrive while a write is in flight are journaled together in the
+ * next write (at most {@code max-results-per-write}), so a job is not capped at one database
+ * commit per item.
  *
  * <p><b>Crashes.</b> Items whose result is journaled are never handed out again; items without one
  * are handed out again after recovery (a copy being rendered at the crash is rendered once more,
