@@ -26,6 +26,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -43,7 +44,10 @@ import org.slf4j.LoggerFactory;
  * shared {@link DistributionWorkPool} (after {@link JobCreated} is persisted, after every
  * recovery, and on {@link Resume}). Workers report back with {@link RecordRendered},
  * {@link RecordNotified} and {@link RecordFailed}; the job persists each and acknowledges only
- * then, so a worker notifies a recipient only about a copy whose event is in the journal.
+ * then, so a worker notifies a recipient only about a copy whose event is in the journal. Results
+ * are group-committed: those that arrive while a write is in flight are journaled together in the
+ * next write (at most {@code max-results-per-write}), so a job is not capped at one database
+ * commit per item.
  *
  * <p><b>Crashes.</b> Items whose result is journaled are never handed out again; items without one
  * are handed out again after recovery (a copy being rendered at the crash is rendered once more,
@@ -117,6 +121,12 @@ public final class DistributionJob
 
   /** Sent when a node starts: an unfinished job hands its open items to the pool again. No reply. */
   public record Resume() implements Command {}
+
+  /**
+   * Sent by the job to itself after the first item result of a batch: journals every pending
+   * result in one write, then acknowledges them (see {@link ResultBatch}). Local only.
+   */
+  private record FlushResults() implements Command {}
 
   // --- events ----------------------------------------------------------------------------------
 
@@ -270,24 +280,43 @@ public final class DistributionJob
   public static final String LIFECYCLE_TAG = "DistributionJob-lifecycle";
 
   public static final String METRIC_ITEMS = "fleetplane_jobs_distribution_items";
+  /** Histogram: item results (ItemRendered/ItemNotified/ItemFailed) journaled per write. */
+  public static final String METRIC_RESULTS_PER_WRITE = "fleetplane_jobs_distribution_results_per_write";
   static final int MAX_FAILURES_IN_SUMMARY = 100;
 
-  static void init(ActorSystem<?> system, DistributionWorkPool pool) {
-    ClusterSharding.get(system).init(Entity.of(ENTITY_TYPE_KEY, ctx -> create(ctx.getEntityId(), pool)));
+  static void init(ActorSystem<?> system, DistributionWorkPool pool, int maxResultsPerWrite) {
+    ClusterSharding.get(system).init(Entity.of(ENTITY_TYPE_KEY,
+        ctx -> create(ctx.getEntityId(), pool, maxResultsPerWrite)));
   }
 
-  static Behavior<Command> create(String jobId, DistributionWorkPool pool) {
-    return Behaviors.withMdc(Command.class, Map.of(LogIds.JOB_ID, jobId), new DistributionJob(jobId, pool));
+  static Behavior<Command> create(String jobId, DistributionWorkPool pool, int maxResultsPerWrite) {
+    if (maxResultsPerWrite < 1) {
+      throw new IllegalArgumentException("fleetplane.jobs.distribution.max-results-per-write must be at least 1, was "
+          + maxResultsPerWrite);
+    }
+    return Behaviors.withMdc(Command.class, Map.of(LogIds.JOB_ID, jobId),
+        Behaviors.setup(ctx -> new DistributionJob(jobId, pool, maxResultsPerWrite, ctx.getSelf())));
   }
 
   private final String jobId;
   private final DistributionWorkPool pool;
+  private final int maxResultsPerWrite;
+  private final ActorRef<Command> self;
+  /**
+   * Item results validated but not yet journaled. Held by this behavior instance, never in the
+   * persisted state: it is only valid between a result command and the write that journals it,
+   * and it is emptied on every recovery (a failed write restarts the entity; its workers' asks
+   * time out and they report again).
+   */
+  private final ResultBatch batch = new ResultBatch();
 
-  private DistributionJob(String jobId, DistributionWorkPool pool) {
+  private DistributionJob(String jobId, DistributionWorkPool pool, int maxResultsPerWrite, ActorRef<Command> self) {
     super(PersistenceId.of(ENTITY_TYPE_KEY.name(), jobId),
         SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(10), 0.2));
     this.jobId = jobId;
     this.pool = pool;
+    this.maxResultsPerWrite = maxResultsPerWrite;
+    this.self = self;
   }
 
   @Override
@@ -310,7 +339,8 @@ public final class DistributionJob
         .onCommand(RecordRendered.class, c -> Effect().reply(c.replyTo(), new ItemAck(false, null)))
         .onCommand(RecordNotified.class, c -> Effect().reply(c.replyTo(), new ItemAck(false, null)))
         .onCommand(RecordFailed.class, c -> Effect().reply(c.replyTo(), new ItemAck(false, null)))
-        .onCommand(Resume.class, c -> Effect().noReply());
+        .onCommand(Resume.class, c -> Effect().noReply())
+        .onCommand(FlushResults.class, c -> Effect().noReply());
     builder.forStateType(Job.class)
         .onCommand(CreateJob.class, (job, c) -> Effect().reply(c.replyTo(), new Accepted(summary(job), false)))
         .onCommand(GetSummary.class, (job, c) -> Effect().reply(c.replyTo(), new SummaryFound(summary(job))))
@@ -321,6 +351,7 @@ public final class DistributionJob
         .onCommand(RecordRendered.class, this::rendered)
         .onCommand(RecordNotified.class, this::notified)
         .onCommand(RecordFailed.class, this::failed)
+        .onCommand(FlushResults.class, this::flushResults)
         .onCommand(Resume.class, (job, c) -> {
           submitOpenItems(job);
           return Effect().noReply();
@@ -357,8 +388,17 @@ public final class DistributionJob
     if (job.finalStatus() != null) {
       return Effect().reply(c.replyTo(), new NotCancellable(job.finalStatus()));
     }
+    // Results still pending were reported before the cancel, so they are applied first, in the
+    // same write as the cancel: their workers get ItemAck(true) (their copies exist) and only
+    // the items still open after them become cancelled. Flushing in a separate write first would
+    // need the cancel to wait for it (re-sent or stashed), letting later commands overtake it.
+    if (batch.closesJob(job)) {
+      // The pending results close the last open items: nothing is left to cancel.
+      return flush(job, List.of())
+          .thenReply(c.replyTo(), s -> new NotCancellable(((Job) s).status()));
+    }
     Instant now = Instant.now();
-    return Effect().persist(List.of(new JobCancelled(now), new JobFinished("cancelled", now)))
+    return flush(job, List.of(new JobCancelled(now), new JobFinished("cancelled", now)))
         .thenRun(s -> {
           int dropped = pool.cancel(jobId);
           log.info("Distribution job cancelled; {} queued items dropped from the pool", dropped);
@@ -370,9 +410,11 @@ public final class DistributionJob
     if (c.recipientId() != null && job.spec().recipients().stream().noneMatch(r -> r.id().equals(c.recipientId()))) {
       return Effect().reply(c.replyTo(), new RecipientNotFound(c.recipientId()));
     }
+    // Copies whose results are still pending are revoked too (revocation is by recipient) and
+    // journaled by the next flush; count them so the reply matches what the job will hold.
     int links = (int) job.items().values().stream()
         .filter(i -> i.copyDocumentId() != null && (c.recipientId() == null || i.recipientId().equals(c.recipientId())))
-        .count();
+        .count() + batch.pendingCopies(job, c.recipientId());
     return Effect().persist(new LinksRevoked(c.recipientId(), Instant.now()))
         .thenRun(s -> log.info("Links revoked for {}", c.recipientId() == null ? "the whole job" : c.recipientId()))
         .thenReply(c.replyTo(), s -> new LinksRevokedReply(links));
@@ -394,48 +436,197 @@ public final class DistributionJob
         .thenReply(c.replyTo(), s -> new LinkValid(item.copyDocumentId(), file.name()));
   }
 
+  // Item results are group-committed: each is validated against the journaled state plus the
+  // pending batch, added to the batch, and journaled with the others in one write by
+  // FlushResults. Commands arriving during a write are stashed by Akka and unstashed before the
+  // FlushResults queued by the first of them, so a batch holds everything that arrived during
+  // the previous write, with no timer. One PostgreSQL commit per item capped a job at ~60
+  // items/s; see docs/benchmarks.md.
+
   private ReplyEffect<Event, State> rendered(Job job, RecordRendered c) {
     Item item = job.items().get(c.itemId());
-    if (item == null || item.state() != ItemState.PENDING) {
+    if (item == null || batch.stateOf(item) != ItemState.PENDING) {
       // Another worker got there first, or the job was cancelled: tell this one to stop.
-      return Effect().reply(c.replyTo(), new ItemAck(false, item == null ? null : item.linkExpiresAt()));
+      return refuse(item, c.replyTo(), item == null ? null : batch.linkExpiresAt(item));
     }
     Instant now = Instant.now();
     Instant expires = now.plusSeconds(job.spec().options().linkTtlSeconds());
-    return persistClosing(job, item, new ItemRendered(c.itemId(), c.copyDocumentId(), c.copyBytes(),
-            c.linkTokenHash(), expires, c.attempts(), now), !job.spec().options().emailNotification())
-        .thenReply(c.replyTo(), s -> new ItemAck(true, expires));
+    boolean closes = !job.spec().options().emailNotification();
+    return addResult(job, item, new ItemRendered(c.itemId(), c.copyDocumentId(), c.copyBytes(), c.linkTokenHash(),
+            expires, c.attempts(), now), closes ? ItemState.COMPLETED : ItemState.NOTIFYING, expires,
+        c.replyTo(), new ItemAck(true, expires));
   }
 
   private ReplyEffect<Event, State> notified(Job job, RecordNotified c) {
     Item item = job.items().get(c.itemId());
-    if (item == null || item.state() != ItemState.NOTIFYING) {
-      return Effect().reply(c.replyTo(), new ItemAck(false, null));
+    if (item == null || batch.stateOf(item) != ItemState.NOTIFYING) {
+      return refuse(item, c.replyTo(), null);
     }
-    return persistClosing(job, item, new ItemNotified(c.itemId(), c.messageId(), c.attempts(), Instant.now()), true)
-        .thenReply(c.replyTo(), s -> new ItemAck(true, item.linkExpiresAt()));
+    Instant expires = batch.linkExpiresAt(item);
+    return addResult(job, item, new ItemNotified(c.itemId(), c.messageId(), c.attempts(), Instant.now()),
+        ItemState.COMPLETED, expires, c.replyTo(), new ItemAck(true, expires));
   }
 
   private ReplyEffect<Event, State> failed(Job job, RecordFailed c) {
     Item item = job.items().get(c.itemId());
-    if (item == null || !item.state().open()) {
-      return Effect().reply(c.replyTo(), new ItemAck(false, null));
+    if (item == null || !batch.stateOf(item).open()) {
+      return refuse(item, c.replyTo(), null);
     }
     Metrics.increment(METRIC_ITEMS, Map.of("result", "failed", "step", c.step()));
-    return persistClosing(job, item, new ItemFailed(c.itemId(), c.step(), c.reason(), c.attempts(), Instant.now()), true)
-        .thenReply(c.replyTo(), s -> new ItemAck(true, item.linkExpiresAt()));
+    Instant expires = batch.linkExpiresAt(item);
+    return addResult(job, item, new ItemFailed(c.itemId(), c.step(), c.reason(), c.attempts(), Instant.now()),
+        ItemState.FAILED, expires, c.replyTo(), new ItemAck(true, expires));
   }
 
-  /** Persists an item event, plus {@link JobFinished} when it closes the job's last open item. */
-  private akka.persistence.typed.javadsl.EffectBuilder<Event, State> persistClosing(Job job, Item item, Event event,
-      boolean closesItem) {
-    if (closesItem && job.open() == 1 && item.state().open()) {
-      // The status once this last item closes: earlier failures, or this one.
-      String status = event instanceof ItemFailed ? "completed-with-errors" : job.closingStatus();
-      return Effect().persist(List.of(event, new JobFinished(status, Instant.now())))
-          .thenRun(s -> log.info("Distribution job finished: {} ({})", status, ((Job) s).counts()));
+  /**
+   * A report for an item that is not open (any more). When what closed it is still pending, the
+   * refusal waits for that write like the acceptance does, so a worker is told to stop only
+   * once another's result is in the journal (if the write fails, it asks again after recovery).
+   */
+  private ReplyEffect<Event, State> refuse(Item item, ActorRef<ItemAck> replyTo, Instant linkExpiresAt) {
+    ItemAck ack = new ItemAck(false, linkExpiresAt);
+    if (item != null && batch.touches(item.itemId())) {
+      batch.deferReply(replyTo, ack);
+      return Effect().noReply();
     }
-    return Effect().persist(event);
+    return Effect().reply(replyTo, ack);
+  }
+
+  private ReplyEffect<Event, State> addResult(Job job, Item item, Event event, ItemState next, Instant linkExpiresAt,
+      ActorRef<ItemAck> replyTo, ItemAck ack) {
+    batch.add(item, event, next, linkExpiresAt, replyTo, ack);
+    if (batch.results() >= maxResultsPerWrite) {
+      // Bounds the write (and the workers' wait) under a flood of results; any FlushResults
+      // already queued finds a smaller batch or none.
+      return flush(job, List.of()).thenNoReply();
+    }
+    if (!batch.flushQueued) {
+      batch.flushQueued = true;
+      self.tell(new FlushResults());
+    }
+    return Effect().noReply();
+  }
+
+  private ReplyEffect<Event, State> flushResults(Job job, FlushResults c) {
+    batch.flushQueued = false;
+    if (batch.results() == 0) {
+      return Effect().noReply();
+    }
+    return flush(job, List.of()).thenNoReply();
+  }
+
+  /**
+   * Persists the pending results and then {@code then} as one atomic write (one transaction),
+   * with {@link JobFinished} after the results when they close the job's last open item, and
+   * acknowledges every waiting worker once the write succeeded. Empties the batch.
+   */
+  private akka.persistence.typed.javadsl.EffectBuilder<Event, State> flush(Job job, List<Event> then) {
+    List<Event> events = new ArrayList<>(batch.results() + then.size() + 1);
+    events.addAll(batch.events);
+    String finishedStatus = null;
+    if (batch.closesJob(job)) {
+      // The status once the last item closes: earlier failures, or one in this batch.
+      finishedStatus = batch.anyFailed ? "completed-with-errors" : job.closingStatus();
+      events.add(new JobFinished(finishedStatus, Instant.now()));
+    }
+    events.addAll(then);
+    int results = batch.results();
+    List<PendingReply> replies = List.copyOf(batch.replies);
+    batch.clear();
+    String status = finishedStatus;
+    return Effect().persist(events)
+        .thenRun(s -> {
+          if (results > 0) {
+            Metrics.recordValue(METRIC_RESULTS_PER_WRITE, Map.of(), results);
+          }
+          if (status != null) {
+            log.info("Distribution job finished: {} ({})", status, ((Job) s).counts());
+          }
+          for (PendingReply r : replies) {
+            r.replyTo().tell(r.ack());
+          }
+        });
+  }
+
+  /** A worker's answer, sent once the write holding its result succeeded. */
+  private record PendingReply(ActorRef<ItemAck> replyTo, ItemAck ack) {}
+
+  /** An item as the pending batch leaves it. */
+  private record Projected(ItemState state, Instant linkExpiresAt) {}
+
+  /**
+   * The item results validated but not yet journaled, and what they will do to their items, so
+   * that the next report for the same item is validated as if they were already journaled (a
+   * duplicate RecordRendered for an item rendered in the batch is refused, as it would be after
+   * the write). Owned by the actor; only touched from its command handlers.
+   */
+  private static final class ResultBatch {
+    final List<Event> events = new ArrayList<>();
+    final List<PendingReply> replies = new ArrayList<>();
+    final Map<String, Projected> items = new HashMap<>();
+    /** Open items this batch closes. */
+    int closed;
+    boolean anyFailed;
+    /** A FlushResults is in the mailbox (or stash); not part of the batch, see {@link #clear()}. */
+    boolean flushQueued;
+
+    int results() {
+      return events.size();
+    }
+
+    boolean touches(String itemId) {
+      return items.containsKey(itemId);
+    }
+
+    ItemState stateOf(Item item) {
+      Projected p = items.get(item.itemId());
+      return p == null ? item.state() : p.state();
+    }
+
+    Instant linkExpiresAt(Item item) {
+      Projected p = items.get(item.itemId());
+      return p == null ? item.linkExpiresAt() : p.linkExpiresAt();
+    }
+
+    /** Whether journaling this batch closes the job's last open items (so JobFinished follows). */
+    boolean closesJob(Job job) {
+      return !events.isEmpty() && job.finalStatus() == null && job.open() - closed == 0;
+    }
+
+    /** Copies rendered in this batch for one recipient (null: for any). */
+    int pendingCopies(Job job, String recipientId) {
+      int n = 0;
+      for (Event e : events) {
+        if (e instanceof ItemRendered r
+            && (recipientId == null || job.items().get(r.itemId()).recipientId().equals(recipientId))) {
+          n++;
+        }
+      }
+      return n;
+    }
+
+    void add(Item item, Event event, ItemState next, Instant linkExpiresAt, ActorRef<ItemAck> replyTo, ItemAck ack) {
+      if (stateOf(item).open() && !next.open()) {
+        closed++;
+      }
+      anyFailed |= event instanceof ItemFailed;
+      items.put(item.itemId(), new Projected(next, linkExpiresAt));
+      events.add(event);
+      replies.add(new PendingReply(replyTo, ack));
+    }
+
+    void deferReply(ActorRef<ItemAck> replyTo, ItemAck ack) {
+      replies.add(new PendingReply(replyTo, ack));
+    }
+
+    /** Empties the batch; leaves {@link #flushQueued}, which tracks a message, not the batch. */
+    void clear() {
+      events.clear();
+      replies.clear();
+      items.clear();
+      closed = 0;
+      anyFailed = false;
+    }
   }
 
   private void submitOpenItems(Job job) {
@@ -561,6 +752,11 @@ public final class DistributionJob
   public SignalHandler<State> signalHandler() {
     return newSignalHandlerBuilder()
         .onSignal(RecoveryCompleted.instance(), state -> {
+          // After a restart (failed write) this instance's batch may hold results that were
+          // never journaled, and a queued FlushResults may have been dropped with the stash: start
+          // clean. Their workers' asks time out and they report again.
+          batch.clear();
+          batch.flushQueued = false;
           if (state instanceof Job job) {
             submitOpenItems(job);
           }

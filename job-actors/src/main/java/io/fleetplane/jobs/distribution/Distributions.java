@@ -94,7 +94,7 @@ public final class Distributions {
       throw new IllegalStateException("distribution jobs already started on " + system.name());
     }
     system.getWhenTerminated().thenRun(() -> BY_SYSTEM.remove(system.classicSystem()));
-    DistributionJob.init(system, d.pool);
+    DistributionJob.init(system, d.pool, settings.maxResultsPerWrite());
     log.info("Distribution jobs started: {}", settings);
     if (settings.resumeOnStart()) {
       d.resumeUnfinished().whenComplete((n, e) -> {
