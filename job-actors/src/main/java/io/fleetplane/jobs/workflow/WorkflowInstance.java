@@ -860,6 +860,7 @@ public final class WorkflowInstance
               null, null), remaining(run.dueAt()));
       case HTTP -> callHttp(s, d, run.attempt());
       case SUBWORKFLOW -> resolveSubworkflow(s, d, run.attempt());
+      case SIGNAL -> publishSignal(s, d, run.attempt());
       default -> { }
     }
   }
@@ -894,6 +895,66 @@ public final class WorkflowInstance
     context.pipeToSelf(engine.http().call(resolved, key, timeout), (result, error) -> error != null
         ? new StepResult(d.id(), attempt, false, null, FailureKind.PLATFORM, "http call failed: " + error)
         : new StepResult(d.id(), attempt, result.success(), result.outputs(), result.kind(), result.reason()));
+  }
+
+  /**
+   * The default signal id of a signal step: derived from the idempotency key, so a re-dispatch of
+   * the same attempt (after a crash) publishes the same signal, which WorkflowSignals de-duplicates
+   * and which starts each subscribed workflow once. Ids too long or not path-safe (deeply nested
+   * children) are replaced by a name-based UUID of the key.
+   */
+  static String signalIdFor(String instanceId, String stepId, int attempt) {
+    String key = instanceId + ":" + stepId + ":" + attempt;
+    return io.fleetplane.jobs.workflow.signal.WorkflowSignals.isValidSignalId(key) ? key
+        : "wfstep-" + java.util.UUID.nameUUIDFromBytes(key.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  private void publishSignal(Active s, StepDefinition d, int attempt) {
+    var signals = io.fleetplane.jobs.workflow.signal.WorkflowSignals.find(context.getSystem());
+    if (signals.isEmpty()) {
+      // Transient from the step's point of view: a node with signals started will run it.
+      context.getSelf().tell(new StepResult(d.id(), attempt, false, null, FailureKind.PLATFORM,
+          "signals are not started on this node (call WorkflowSignals.start after WorkflowEngine.start)"));
+      return;
+    }
+    io.fleetplane.jobs.workflow.signal.SignalStore.Signal signal;
+    try {
+      Expressions.Scope scope = scope(s);
+      Map<String, JsonNode> p = new LinkedHashMap<>();
+      d.params().forEach((k, v) -> p.put(k, engine.expressions().resolve(v, scope)));
+      Map<String, JsonNode> signalParams = new LinkedHashMap<>();
+      JsonNode given = p.get("params");
+      if (given != null && !given.isNull()) {
+        if (!given.isObject()) {
+          throw new IllegalArgumentException("params.params evaluated to " + given.getNodeType() + ", not a map");
+        }
+        given.fields().forEachRemaining(f -> signalParams.put(f.getKey(), f.getValue()));
+      }
+      JsonNode id = p.get("signalId");
+      String signalId = id == null || id.isNull() ? signalIdFor(instanceId, d.id(), attempt) : id.asText();
+      signal = signals.get().signal(Optional.of(signalId), p.get("name").asText(), signalParams, Optional.empty(),
+          "workflow");
+    } catch (Expressions.ExpressionException | IllegalArgumentException
+        | io.fleetplane.jobs.workflow.signal.WorkflowSignals.InvalidSignalException e) {
+      context.getSelf().tell(new StepResult(d.id(), attempt, false, null, FailureKind.USER,
+          "invalid input: " + e.getMessage()));
+      return;
+    }
+    context.pipeToSelf(signals.get().publish(signal), (published, error) -> {
+      if (error != null) {
+        Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+            ? error.getCause() : error;
+        return new StepResult(d.id(), attempt, false, null, FailureKind.PLATFORM, "publishing signal "
+            + signal.signalId() + " failed: " + cause.getMessage());
+      }
+      ObjectNode out = NODES.objectNode();
+      out.put("signalId", published.signal().signalId());
+      out.put("name", published.signal().name());
+      out.put("duplicate", published.duplicate());
+      var ids = out.putArray("triggered");
+      published.triggered().forEach(t -> ids.add(t.instanceId()));
+      return new StepResult(d.id(), attempt, true, out, null, null);
+    });
   }
 
   private void resolveSubworkflow(Active s, StepDefinition d, int attempt) {

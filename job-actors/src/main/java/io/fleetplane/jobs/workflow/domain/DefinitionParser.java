@@ -39,7 +39,7 @@ import java.util.regex.Pattern;
  * timeout: 2h                  # optional: the whole instance
  * steps:
  *   - id: step1                # required, unique among its siblings
- *     type: noop               # noop | wait | http | foreach | subworkflow
+ *     type: noop               # noop | wait | http | foreach | subworkflow | signal
  *     dependsOn: [other]       # upstream steps
  *     if: "params.enabled"     # CEL condition; false -> skipped
  *     params: { x: "${params.start}" }   # "${...}" is CEL, the rest literal
@@ -268,7 +268,7 @@ public final class DefinitionParser {
       if (type == null) {
         error(DefinitionError.UNKNOWN_STEP_TYPE, id, sp + (typeName.isPresent() ? "/type" : ""),
             typeName.map(t -> "unknown step type '" + t + "'").orElse("type is required")
-                + "; known types: noop, wait, http, foreach, subworkflow");
+                + "; known types: " + StepType.known());
       }
       List<String> dependsOn = new ArrayList<>();
       JsonNode deps = s.get("dependsOn");
@@ -312,8 +312,39 @@ public final class DefinitionParser {
       if (type == StepType.SUBWORKFLOW && !params.containsKey("workflowId")) {
         error(DefinitionError.INVALID, id, sp, "a subworkflow step needs params.workflowId");
       }
+      if (type == StepType.SIGNAL) {
+        checkSignal(params, id, sp);
+      }
       return new StepDefinition(id, type == null ? StepType.NOOP : type, List.copyOf(dependsOn), condition,
           params, retry, timeout, foreach, line);
+    }
+
+    /** name is required; params, when written literally, is a map; nothing else is accepted. */
+    void checkSignal(Map<String, JsonNode> params, String id, String sp) {
+      JsonNode name = params.get("name");
+      if (name == null || name.isNull() || (name.isTextual() && name.textValue().isBlank())) {
+        error(DefinitionError.INVALID, id, sp, "a signal step needs params.name (the signal name subscriptions"
+            + " listen to)");
+      } else if (!name.isTextual()) {
+        error(DefinitionError.INVALID, id, sp + "/params/name", "params.name of a signal step is a string");
+      }
+      JsonNode signalParams = params.get("params");
+      if (signalParams != null && !signalParams.isNull() && !signalParams.isObject()
+          && !(signalParams.isTextual() && signalParams.textValue().contains("${"))) {
+        error(DefinitionError.INVALID, id, sp + "/params/params", "params.params of a signal step is a map of"
+            + " name -> value (the signal's params)");
+      }
+      JsonNode signalId = params.get("signalId");
+      if (signalId != null && !signalId.isNull() && !signalId.isTextual()) {
+        error(DefinitionError.INVALID, id, sp + "/params/signalId", "params.signalId of a signal step is a string"
+            + " (a template such as \"order-${params.orderId}\")");
+      }
+      for (String key : params.keySet()) {
+        if (!Set.of("name", "params", "signalId").contains(key)) {
+          error(DefinitionError.INVALID, id, sp + "/params/" + key, "unknown signal step param '" + key
+              + "'; known: [name, params, signalId]");
+        }
+      }
     }
 
     Optional<ForeachSpec> readForeach(JsonNode f, String id, String fp, List<String> loopVars) {

@@ -279,4 +279,41 @@ class DefinitionParserTest {
     assertEquals(5, e.line());
     assertTrue(e.message().contains("dependOn"), e.message());
   }
+
+  @Test
+  void aSignalStepNeedsANameAndKnowsItsParams() {
+    DefinitionError missing = only("""
+        id: wf
+        steps:
+          - {id: a, type: noop}
+          - id: tell
+            type: signal
+            params: {signalId: "x-${instance.id}"}
+        """);
+    assertEquals(DefinitionError.INVALID, missing.code());
+    assertEquals("tell", missing.stepId());
+    assertEquals(4, missing.line());
+    assertTrue(missing.message().contains("params.name"), missing.message());
+    DefinitionError typo = only("""
+        id: wf
+        steps:
+          - id: tell
+            type: signal
+            params:
+              name: orders.ready
+              parms: {a: 1}
+        """);
+    assertEquals("tell", typo.stepId());
+    assertEquals(7, typo.line());
+    assertTrue(typo.message().contains("parms"), typo.message());
+    WorkflowDefinition ok = parser.parse("""
+        id: wf
+        params: {order: 7}
+        steps:
+          - id: tell
+            type: signal
+            params: {name: orders.ready, params: {order: "${params.order}"}}
+        """);
+    assertEquals(StepType.SIGNAL, ok.step("tell").orElseThrow().type());
+  }
 }
