@@ -39,7 +39,7 @@ import java.util.regex.Pattern;
  * timeout: 2h                  # optional: the whole instance
  * steps:
  *   - id: step1                # required, unique among its siblings
- *     type: noop               # noop | wait | http | foreach | subworkflow | signal
+ *     type: noop               # noop | wait | http | foreach | subworkflow | signal | distribution
  *     dependsOn: [other]       # upstream steps
  *     if: "params.enabled"     # CEL condition; false -> skipped
  *     params: { x: "${params.start}" }   # "${...}" is CEL, the rest literal
@@ -59,6 +59,17 @@ public final class DefinitionParser {
       "maxRunningInstances");
   private static final Set<String> STEP_FIELDS =
       Set.of("id", "type", "dependsOn", "if", "params", "retry", "timeout", "foreach");
+  /** Options of a distribution (the HTTP body's option fields). */
+  public static final Set<String> DISTRIBUTION_OPTIONS =
+      Set.of("watermarkTemplate", "passwordProtect", "linkTtlSeconds", "emailNotification");
+  private static final Set<String> DISTRIBUTION_PARAMS;
+
+  static {
+    Set<String> p = new HashSet<>(DISTRIBUTION_OPTIONS);
+    p.addAll(Set.of("files", "documentIds", "recipients", "options"));
+    DISTRIBUTION_PARAMS = Set.copyOf(p);
+  }
+
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -315,6 +326,9 @@ public final class DefinitionParser {
       if (type == StepType.SIGNAL) {
         checkSignal(params, id, sp);
       }
+      if (type == StepType.DISTRIBUTION) {
+        checkDistribution(params, id, sp);
+      }
       return new StepDefinition(id, type == null ? StepType.NOOP : type, List.copyOf(dependsOn), condition,
           params, retry, timeout, foreach, line);
     }
@@ -344,6 +358,37 @@ public final class DefinitionParser {
           error(DefinitionError.INVALID, id, sp + "/params/" + key, "unknown signal step param '" + key
               + "'; known: [name, params, signalId]");
         }
+      }
+    }
+
+    /**
+     * The body of POST /api/v1/distributions (files, recipients, watermarkTemplate, passwordProtect,
+     * linkTtlSeconds, emailNotification), plus documentIds (a list of ids: files with default names)
+     * and options (a map of the four option fields). Values may be templates; their content is
+     * checked when the step runs, by the same validation as the HTTP API.
+     */
+    void checkDistribution(Map<String, JsonNode> params, String id, String sp) {
+      if (!params.containsKey("files") && !params.containsKey("documentIds")) {
+        error(DefinitionError.INVALID, id, sp, "a distribution step needs params.files ([{documentId, name}]) or"
+            + " params.documentIds ([id, ...])");
+      }
+      if (!params.containsKey("recipients")) {
+        error(DefinitionError.INVALID, id, sp, "a distribution step needs params.recipients ([{name, email}])");
+      }
+      for (String key : params.keySet()) {
+        if (!DISTRIBUTION_PARAMS.contains(key)) {
+          error(DefinitionError.INVALID, id, sp + "/params/" + key, "unknown distribution step param '" + key
+              + "'; known: " + new java.util.TreeSet<>(DISTRIBUTION_PARAMS));
+        }
+      }
+      JsonNode options = params.get("options");
+      if (options != null && options.isObject()) {
+        options.fieldNames().forEachRemaining(f -> {
+          if (!DISTRIBUTION_OPTIONS.contains(f)) {
+            error(DefinitionError.INVALID, id, sp + "/params/options/" + f, "unknown distribution option '" + f
+                + "'; known: " + new java.util.TreeSet<>(DISTRIBUTION_OPTIONS));
+          }
+        });
       }
     }
 

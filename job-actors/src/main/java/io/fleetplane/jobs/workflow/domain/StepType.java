@@ -11,7 +11,9 @@ public enum StepType {
   FOREACH("foreach"),
   SUBWORKFLOW("subworkflow"),
   /** Publishes a signal through {@code WorkflowSignals}; subscribed workflows start. */
-  SIGNAL("signal");
+  SIGNAL("signal"),
+  /** Starts a distribution job and waits for it to finish. */
+  DISTRIBUTION("distribution");
 
   private final String yamlName;
 
