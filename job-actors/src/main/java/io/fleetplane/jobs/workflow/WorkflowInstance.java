@@ -361,6 +361,8 @@ public final class WorkflowInstance
     if (s.status().terminal()) {
       // A parent asking again after its own restart: its first notice may have been lost.
       notifyParent(s);
+      // A start repeated with the same requestId after the end passed the run gate again: free that slot.
+      releaseSlot(s);
       return Effect().none().thenRun(x -> passivate());
     }
     return Effect().none();

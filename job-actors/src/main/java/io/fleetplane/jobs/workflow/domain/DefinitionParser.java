@@ -37,6 +37,8 @@ import java.util.regex.Pattern;
  * owner: ...                   # may also come from the request that stores it
  * params: { start: "2024-01-01T00:00:00Z" }   # defaults
  * timeout: 2h                  # optional: the whole instance
+ * runStrategy: parallel        # parallel | sequential | first-only | last-only
+ * maxRunningInstances: 3       # parallel only: at most this many at once
  * steps:
  *   - id: step1                # required, unique among its siblings
  *     type: noop               # noop | wait | http | foreach | subworkflow | signal | distribution
@@ -56,7 +58,7 @@ public final class DefinitionParser {
   private static final Pattern IDENTIFIER = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,63}");
   private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
   private static final Set<String> TOP_FIELDS = Set.of("id", "description", "owner", "params", "steps", "timeout",
-      "maxRunningInstances");
+      "maxRunningInstances", "runStrategy");
   private static final Set<String> STEP_FIELDS =
       Set.of("id", "type", "dependsOn", "if", "params", "retry", "timeout", "foreach");
   /** Options of a distribution (the HTTP body's option fields). */
@@ -200,11 +202,24 @@ public final class DefinitionParser {
           maxRunning = Optional.of(mr.asInt());
         }
       }
+      RunStrategy strategy = RunStrategy.PARALLEL;
+      Optional<String> strategyName = text(root, "runStrategy", null, base);
+      if (strategyName.isPresent()) {
+        strategy = RunStrategy.parse(strategyName.get()).orElse(null);
+        if (strategy == null) {
+          error(DefinitionError.INVALID, null, base + "/runStrategy", "unknown runStrategy '" + strategyName.get()
+              + "'; known: " + RunStrategy.known());
+          strategy = RunStrategy.PARALLEL;
+        } else if (strategy != RunStrategy.PARALLEL && maxRunning.isPresent() && maxRunning.get() != 1) {
+          error(DefinitionError.INVALID, null, base + "/maxRunningInstances", "runStrategy " + strategy.yamlName()
+              + " runs one instance at a time; maxRunningInstances applies to parallel only");
+        }
+      }
       if (!errors.isEmpty()) {
         throw new InvalidDefinitionException(errors);
       }
       return new WorkflowDefinition(id, text(root, "description", null, base).orElse(""),
-          text(root, "owner", null, base).orElse(""), params, steps, timeout, maxRunning);
+          text(root, "owner", null, base).orElse(""), params, steps, timeout, maxRunning, strategy);
     }
 
     int countSteps(JsonNode steps) {

@@ -316,4 +316,20 @@ class DefinitionParserTest {
         """);
     assertEquals(StepType.SIGNAL, ok.step("tell").orElseThrow().type());
   }
+
+  @Test
+  void runStrategiesParseAndConflictingLimitsAreRejected() {
+    WorkflowDefinition last = parser.parse("id: wf\nrunStrategy: last-only\nsteps: [{id: a, type: noop}]\n");
+    assertEquals(RunStrategy.LAST_ONLY, last.runStrategy());
+    assertEquals(java.util.Optional.of(1), last.runLimit());
+    WorkflowDefinition free = parser.parse("id: wf\nsteps: [{id: a, type: noop}]\n");
+    assertEquals(RunStrategy.PARALLEL, free.runStrategy());
+    assertEquals(java.util.Optional.empty(), free.runLimit());
+    DefinitionError unknown = only("id: wf\nrunStrategy: newest\nsteps: [{id: a, type: noop}]\n");
+    assertEquals(2, unknown.line());
+    assertTrue(unknown.message().contains("first-only"), unknown.message());
+    DefinitionError conflict = only("id: wf\nrunStrategy: first-only\nmaxRunningInstances: 3\n"
+        + "steps: [{id: a, type: noop}]\n");
+    assertEquals(3, conflict.line());
+  }
 }
