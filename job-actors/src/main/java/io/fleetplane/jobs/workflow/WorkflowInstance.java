@@ -119,7 +119,7 @@ public final class WorkflowInstance
 
   private record FlushIterations(String why) implements Command {}
 
-  /** Time to read the summary of a distribution step's job. */
+  /** Time to read the summary of a distribution step's job; {@code jobId} null: submit it again. */
   private record PollDistribution(String stepId, int attempt, String jobId) implements Command {}
 
   /** A distribution step's job as last read; {@code summary} null when the read failed ({@code error}). */
@@ -263,6 +263,9 @@ public final class WorkflowInstance
   /** Iteration completions received but not yet journaled (re-sent by children if lost). */
   private final Map<String, List<ChildFinished>> pending = new LinkedHashMap<>();
   private boolean flushScheduled;
+  /** Consecutive failed submits/reads per distribution step#attempt (in memory: a restart starts over). */
+  private final Map<String, Integer> distributionErrors = new HashMap<>();
+  private static final int DISTRIBUTION_ERROR_BUDGET = 10;
 
   public static void init(akka.actor.typed.ActorSystem<?> system, WorkflowEngine engine) {
     ClusterSharding.get(system).init(akka.cluster.sharding.typed.javadsl.Entity.of(ENTITY_TYPE_KEY,
@@ -1059,6 +1062,10 @@ public final class WorkflowInstance
     if (s.status().terminal() || run == null || run.status() != StepStatus.RUNNING || run.attempt() != p.attempt()) {
       return Effect().none();
     }
+    if (p.jobId() == null) {
+      startDistribution(s, s.definition(p.stepId()).orElseThrow(), p.attempt());
+      return Effect().none();
+    }
     var distributions = io.fleetplane.jobs.distribution.Distributions.find(context.getSystem());
     if (distributions.isEmpty()) {
       context.getSelf().tell(new DistributionRead(p.stepId(), p.attempt(), p.jobId(), null,
@@ -1089,10 +1096,26 @@ public final class WorkflowInstance
     if (s.status().terminal() || run == null || run.status() != StepStatus.RUNNING || run.attempt() != r.attempt()) {
       return Effect().none();
     }
+    String errorKey = r.stepId() + "#" + r.attempt();
     if (r.summary() == null) {
-      context.getSelf().tell(new StepResult(r.stepId(), r.attempt(), false, null, FailureKind.PLATFORM, r.error()));
+      // A failed submit or read is retried within the same attempt, by submitting again: the job id
+      // is the same, so this either creates the job the first submit never did or answers with the
+      // one it did. Failing the step at once would retry it as a new attempt, i.e. a new job id,
+      // and could distribute twice. After the budget it fails as a platform error.
+      int errors = distributionErrors.merge(errorKey, 1, Integer::sum);
+      if (errors > DISTRIBUTION_ERROR_BUDGET) {
+        distributionErrors.remove(errorKey);
+        context.getSelf().tell(new StepResult(r.stepId(), r.attempt(), false, null, FailureKind.PLATFORM,
+            r.error() + " (" + DISTRIBUTION_ERROR_BUDGET + " consecutive failures)"));
+        return Effect().none();
+      }
+      context.getLog().warn("Distribution step {} of {}: {}; submitting again in {}", r.stepId(), instanceId,
+          r.error(), engine.settings().distributionPollInterval());
+      timers.startSingleTimer("poll-" + r.stepId(), new PollDistribution(r.stepId(), r.attempt(), null),
+          engine.settings().distributionPollInterval());
       return Effect().none();
     }
+    distributionErrors.remove(errorKey);
     var summary = r.summary();
     if (summary.finishedAt() == null) {
       timers.startSingleTimer("poll-" + r.stepId(), new PollDistribution(r.stepId(), r.attempt(), r.jobId()),
