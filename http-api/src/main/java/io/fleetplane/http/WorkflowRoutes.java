@@ -252,6 +252,9 @@ public final class WorkflowRoutes extends AllDirectives {
     if (t instanceof InvalidInputException e) {
       return complete(problem(StatusCodes.BAD_REQUEST, WorkflowEngine.INVALID_PARAMS, e.getMessage(), "params"));
     }
+    if (t instanceof WorkflowEngine.RunRejectedException e) {
+      return complete(problem(StatusCodes.CONFLICT, WorkflowEngine.RUN_REJECTED, e.getMessage(), null));
+    }
     throw t instanceof RuntimeException re ? re : new IllegalStateException(t);
   }
 

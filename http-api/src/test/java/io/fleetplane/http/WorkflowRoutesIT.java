@@ -201,4 +201,21 @@ class WorkflowRoutesIT {
     assertTrue(io.fleetplane.config.metrics.Metrics.count("fleetplane_workflows_rejected_requests",
         Map.of("code", "workflow.invalid-params")) >= 1);
   }
+
+  @Test
+  void aFirstOnlyWorkflowAnswers409WhileAnInstanceRuns() throws Exception {
+    assertEquals(201, call("POST", "/api/v1/workflows", """
+        id: singleton
+        owner: it
+        runStrategy: first-only
+        steps:
+          - {id: nap, type: wait, params: {duration: 1m}}
+        """).statusCode());
+    HttpResponse<String> first = call("POST", "/api/v1/workflows/singleton/instances", "{}");
+    assertEquals(201, first.statusCode(), first.body());
+    assertProblem(call("POST", "/api/v1/workflows/singleton/instances", "{}"), 409, "workflow.run-rejected");
+    String id = json(first).get("instanceId").asText();
+    assertEquals(200, call("POST", "/api/v1/workflows/singleton/instances/" + id + "/actions/cancel", null)
+        .statusCode());
+  }
 }

@@ -108,6 +108,11 @@ public final class Distributions {
     return d;
   }
 
+  /** The instance started on this system, if any (workflow distribution steps look it up). */
+  public static Optional<Distributions> find(ActorSystem<?> system) {
+    return Optional.ofNullable(BY_SYSTEM.get(system.classicSystem()));
+  }
+
   /** The instance started on this system. */
   public static Distributions get(ActorSystem<?> system) {
     Distributions d = BY_SYSTEM.get(system.classicSystem());
@@ -158,6 +163,20 @@ public final class Distributions {
    * @throws InvalidInputException the first problem, before anything is created
    */
   public CompletionStage<DistributionJob.Accepted> submit(DistributionRequest request) {
+    return submit(request, UUID.randomUUID().toString());
+  }
+
+  /**
+   * As {@link #submit(DistributionRequest)}, with the job id chosen by the caller: submitting the
+   * same id again creates nothing and replies with the existing job (workflow distribution steps
+   * derive the id from their idempotency key, so a re-dispatched step does not start a second job).
+   *
+   * @param jobId a UUID ({@link #isJobId})
+   */
+  public CompletionStage<DistributionJob.Accepted> submit(DistributionRequest request, String jobId) {
+    if (!isJobId(jobId)) {
+      throw new IllegalArgumentException("job id " + jobId + " is not a UUID");
+    }
     DistributionSpec spec;
     try {
       spec = request.validate(settings.maxItems(), settings.defaultLinkTtl().toSeconds());
@@ -174,7 +193,6 @@ public final class Distributions {
     } catch (IOException e) {
       return CompletableFuture.failedFuture(e);
     }
-    String jobId = UUID.randomUUID().toString();
     return job(jobId).ask(replyTo -> new DistributionJob.CreateJob(spec, replyTo), settings.askTimeout());
   }
 

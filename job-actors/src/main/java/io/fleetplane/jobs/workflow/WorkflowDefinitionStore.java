@@ -96,7 +96,7 @@ public final class WorkflowDefinitionStore implements AutoCloseable {
     }
     WorkflowDefinition definition = new WorkflowDefinition(parsed.id(), parsed.description(), owner,
         parsed.params(), parsed.steps(), parsed.timeout(),
-        parsed.maxRunningInstances());
+        parsed.maxRunningInstances(), parsed.runStrategy());
     return CompletableFuture.supplyAsync(() -> insert(definition, json ? "json" : "yaml", source), executor);
   }
 
@@ -164,7 +164,7 @@ public final class WorkflowDefinitionStore implements AutoCloseable {
         WorkflowDefinition parsed = parser.parse(source, "json".equals(rs.getString(4)));
         WorkflowDefinition d = new WorkflowDefinition(parsed.id(), parsed.description(), rs.getString(2),
             parsed.params(), parsed.steps(), parsed.timeout(),
-            parsed.maxRunningInstances());
+            parsed.maxRunningInstances(), parsed.runStrategy());
         StoredDefinition stored = new StoredDefinition(workflowId, v, rs.getString(2), rs.getString(3),
             rs.getString(4), source, rs.getTimestamp(6).toInstant(), d);
         cache.put(key(workflowId, v), stored);

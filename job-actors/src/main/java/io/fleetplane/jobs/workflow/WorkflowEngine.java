@@ -43,6 +43,16 @@ public final class WorkflowEngine {
     }
   }
 
+  /**
+   * A first-only workflow already has an instance running or waiting: the start is refused
+   * (HTTP 409 {@code workflow.run-rejected}); start again after it finishes.
+   */
+  public static final class RunRejectedException extends RuntimeException {
+    public RunRejectedException(String message) {
+      super(message, null, false, false);
+    }
+  }
+
   /** Stable codes of the workflow API (HTTP problem documents, metric tags). */
   public static final String NOT_FOUND = "workflow.not-found";
   public static final String INSTANCE_NOT_FOUND = "workflow.instance-not-found";
@@ -50,6 +60,7 @@ public final class WorkflowEngine {
   public static final String INSTANCE_FINISHED = "workflow.instance-finished";
   public static final String INSTANCE_NOT_FAILED = "workflow.instance-not-failed";
   public static final String INSTANCE_STATE_CONFLICT = "workflow.instance-state-conflict";
+  public static final String RUN_REJECTED = "workflow.run-rejected";
 
   private static final Map<ActorSystem<?>, WorkflowEngine> ENGINES = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -149,22 +160,34 @@ public final class WorkflowEngine {
           sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId)
               .<StatusReply<InstanceView>>ask(reply -> new WorkflowInstance.Start(new StartSpec(workflowId,
                   d.version(), d.definition().steps(), merged, Map.of(), Optional.empty(), requestId, Instant.now(),
-                  d.definition().timeout(), d.definition().maxRunningInstances().isPresent(), queued), reply),
+                  d.definition().timeout(), d.definition().runLimit().isPresent(), queued), reply),
                   settings.askTimeout())
               .thenApply(StatusReply::getValue));
     });
   }
 
-  /** True when the workflow's running limit is reached and the instance must wait its turn. */
+  /**
+   * True when the workflow's running limit is reached and the instance must wait its turn; fails
+   * with {@link RunRejectedException} when its run strategy (first-only) refuses it.
+   */
   private CompletionStage<Boolean> admit(StoredDefinition d, String instanceId) {
-    if (d.definition().maxRunningInstances().isEmpty()) {
+    if (d.definition().runLimit().isEmpty()) {
       return CompletableFuture.completedFuture(false);
     }
-    int limit = d.definition().maxRunningInstances().get();
+    int limit = d.definition().runLimit().get();
     return sharding.entityRefFor(WorkflowRunGate.ENTITY_TYPE_KEY, d.workflowId())
-        .<WorkflowRunGate.AdmitReply>ask(reply -> new WorkflowRunGate.Admit(instanceId, limit, reply),
-            settings.askTimeout())
-        .thenApply(reply -> reply instanceof WorkflowRunGate.Queued);
+        .<WorkflowRunGate.AdmitReply>ask(reply -> new WorkflowRunGate.Admit(instanceId, limit,
+                d.definition().runStrategy(), reply), settings.askTimeout())
+        .thenCompose(reply -> {
+          if (reply instanceof WorkflowRunGate.Rejected r) {
+            // Marked active before the gate was asked: this instance will never exist.
+            return store.markFinished(instanceId).thenApply(x -> {
+              throw new RunRejectedException("workflow " + d.workflowId() + " runs first-only and instance(s) "
+                  + r.blocking() + " are running or waiting; start again when they have finished");
+            });
+          }
+          return CompletableFuture.completedFuture(reply instanceof WorkflowRunGate.Queued);
+        });
   }
 
   /** The spec of a sub-workflow child (its definition loaded from the store). */

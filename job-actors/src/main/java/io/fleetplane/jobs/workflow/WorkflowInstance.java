@@ -119,6 +119,13 @@ public final class WorkflowInstance
 
   private record FlushIterations(String why) implements Command {}
 
+  /** Time to read the summary of a distribution step's job; {@code jobId} null: submit it again. */
+  private record PollDistribution(String stepId, int attempt, String jobId) implements Command {}
+
+  /** A distribution step's job as last read; {@code summary} null when the read failed ({@code error}). */
+  private record DistributionRead(String stepId, int attempt, String jobId,
+      io.fleetplane.jobs.distribution.DistributionJob.Summary summary, String error) implements Command {}
+
   private record InstanceTimedOut(String why) implements Command {}
 
   private record Passivate(String why) implements Command {}
@@ -256,6 +263,9 @@ public final class WorkflowInstance
   /** Iteration completions received but not yet journaled (re-sent by children if lost). */
   private final Map<String, List<ChildFinished>> pending = new LinkedHashMap<>();
   private boolean flushScheduled;
+  /** Consecutive failed submits/reads per distribution step#attempt (in memory: a restart starts over). */
+  private final Map<String, Integer> distributionErrors = new HashMap<>();
+  private static final int DISTRIBUTION_ERROR_BUDGET = 10;
 
   public static void init(akka.actor.typed.ActorSystem<?> system, WorkflowEngine engine) {
     ClusterSharding.get(system).init(akka.cluster.sharding.typed.javadsl.Entity.of(ENTITY_TYPE_KEY,
@@ -326,6 +336,8 @@ public final class WorkflowInstance
         .onCommand(SubworkflowResolved.class, this::onSubworkflowResolved)
         .onCommand(ChildFinished.class, this::onChildFinished)
         .onCommand(FlushIterations.class, this::onFlush)
+        .onCommand(PollDistribution.class, this::onPollDistribution)
+        .onCommand(DistributionRead.class, this::onDistributionRead)
         .onCommand(InstanceTimedOut.class, this::onInstanceTimeout)
         .onCommand(Passivate.class, (s, c) -> Effect().stop());
     return builder.build();
@@ -352,6 +364,8 @@ public final class WorkflowInstance
     if (s.status().terminal()) {
       // A parent asking again after its own restart: its first notice may have been lost.
       notifyParent(s);
+      // A start repeated with the same requestId after the end passed the run gate again: free that slot.
+      releaseSlot(s);
       return Effect().none().thenRun(x -> passivate());
     }
     return Effect().none();
@@ -860,6 +874,8 @@ public final class WorkflowInstance
               null, null), remaining(run.dueAt()));
       case HTTP -> callHttp(s, d, run.attempt());
       case SUBWORKFLOW -> resolveSubworkflow(s, d, run.attempt());
+      case SIGNAL -> publishSignal(s, d, run.attempt());
+      case DISTRIBUTION -> startDistribution(s, d, run.attempt());
       default -> { }
     }
   }
@@ -872,6 +888,7 @@ public final class WorkflowInstance
     timers.cancel("timeout-" + stepId);
     timers.cancel("wait-" + stepId);
     timers.cancel("retry-" + stepId);
+    timers.cancel("poll-" + stepId);
   }
 
   private static Duration remaining(Instant due) {
@@ -894,6 +911,227 @@ public final class WorkflowInstance
     context.pipeToSelf(engine.http().call(resolved, key, timeout), (result, error) -> error != null
         ? new StepResult(d.id(), attempt, false, null, FailureKind.PLATFORM, "http call failed: " + error)
         : new StepResult(d.id(), attempt, result.success(), result.outputs(), result.kind(), result.reason()));
+  }
+
+  /**
+   * The default signal id of a signal step: derived from the idempotency key, so a re-dispatch of
+   * the same attempt (after a crash) publishes the same signal, which WorkflowSignals de-duplicates
+   * and which starts each subscribed workflow once. Ids too long or not path-safe (deeply nested
+   * children) are replaced by a name-based UUID of the key.
+   */
+  static String signalIdFor(String instanceId, String stepId, int attempt) {
+    String key = instanceId + ":" + stepId + ":" + attempt;
+    return io.fleetplane.jobs.workflow.signal.WorkflowSignals.isValidSignalId(key) ? key
+        : "wfstep-" + java.util.UUID.nameUUIDFromBytes(key.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
+
+  private void publishSignal(Active s, StepDefinition d, int attempt) {
+    var signals = io.fleetplane.jobs.workflow.signal.WorkflowSignals.find(context.getSystem());
+    if (signals.isEmpty()) {
+      // Transient from the step's point of view: a node with signals started will run it.
+      context.getSelf().tell(new StepResult(d.id(), attempt, false, null, FailureKind.PLATFORM,
+          "signals are not started on this node (call WorkflowSignals.start after WorkflowEngine.start)"));
+      return;
+    }
+    io.fleetplane.jobs.workflow.signal.SignalStore.Signal signal;
+    try {
+      Expressions.Scope scope = scope(s);
+      Map<String, JsonNode> p = new LinkedHashMap<>();
+      d.params().forEach((k, v) -> p.put(k, engine.expressions().resolve(v, scope)));
+      Map<String, JsonNode> signalParams = new LinkedHashMap<>();
+      JsonNode given = p.get("params");
+      if (given != null && !given.isNull()) {
+        if (!given.isObject()) {
+          throw new IllegalArgumentException("params.params evaluated to " + given.getNodeType() + ", not a map");
+        }
+        given.fields().forEachRemaining(f -> signalParams.put(f.getKey(), f.getValue()));
+      }
+      JsonNode id = p.get("signalId");
+      String signalId = id == null || id.isNull() ? signalIdFor(instanceId, d.id(), attempt) : id.asText();
+      signal = signals.get().signal(Optional.of(signalId), p.get("name").asText(), signalParams, Optional.empty(),
+          "workflow");
+    } catch (Expressions.ExpressionException | IllegalArgumentException
+        | io.fleetplane.jobs.workflow.signal.WorkflowSignals.InvalidSignalException e) {
+      context.getSelf().tell(new StepResult(d.id(), attempt, false, null, FailureKind.USER,
+          "invalid input: " + e.getMessage()));
+      return;
+    }
+    context.pipeToSelf(signals.get().publish(signal), (published, error) -> {
+      if (error != null) {
+        Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+            ? error.getCause() : error;
+        return new StepResult(d.id(), attempt, false, null, FailureKind.PLATFORM, "publishing signal "
+            + signal.signalId() + " failed: " + cause.getMessage());
+      }
+      ObjectNode out = NODES.objectNode();
+      out.put("signalId", published.signal().signalId());
+      out.put("name", published.signal().name());
+      out.put("duplicate", published.duplicate());
+      var ids = out.putArray("triggered");
+      published.triggered().forEach(t -> ids.add(t.instanceId()));
+      return new StepResult(d.id(), attempt, true, out, null, null);
+    });
+  }
+
+  /**
+   * The job id of a distribution step's attempt: a name-based UUID of the idempotency key, so a
+   * re-dispatch (recovery after a crash) submits the same job id, which creates nothing new and
+   * answers with the existing job, and the step goes on waiting for it.
+   */
+  static String distributionJobIdFor(String instanceId, String stepId, int attempt) {
+    return java.util.UUID.nameUUIDFromBytes(("workflow-step:" + instanceId + ":" + stepId + ":" + attempt)
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString();
+  }
+
+  private static final com.fasterxml.jackson.databind.ObjectMapper REQUESTS =
+      new com.fasterxml.jackson.databind.ObjectMapper()
+          .configure(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
+
+  /** Step params -> the HTTP body of POST /api/v1/distributions, validated by the same code. */
+  static io.fleetplane.jobs.distribution.domain.DistributionRequest distributionRequest(Map<String, JsonNode> p) {
+    ObjectNode body = NODES.objectNode();
+    com.fasterxml.jackson.databind.node.ArrayNode files = body.putArray("files");
+    JsonNode given = p.get("files");
+    if (given != null && !given.isNull()) {
+      if (!given.isArray()) {
+        throw new IllegalArgumentException("params.files evaluated to " + given.getNodeType() + ", not a list");
+      }
+      files.addAll((com.fasterxml.jackson.databind.node.ArrayNode) given);
+    }
+    JsonNode ids = p.get("documentIds");
+    if (ids != null && !ids.isNull()) {
+      if (!ids.isArray()) {
+        throw new IllegalArgumentException("params.documentIds evaluated to " + ids.getNodeType() + ", not a list");
+      }
+      ids.forEach(id -> files.addObject().put("documentId", id.asText()));
+    }
+    body.set("recipients", p.get("recipients"));
+    JsonNode options = p.get("options");
+    if (options != null && !options.isNull()) {
+      if (!options.isObject()) {
+        throw new IllegalArgumentException("params.options evaluated to " + options.getNodeType() + ", not a map");
+      }
+      body.setAll((ObjectNode) options);
+    }
+    for (String o : DefinitionParser.DISTRIBUTION_OPTIONS) {
+      if (p.containsKey(o)) {
+        body.set(o, p.get(o));
+      }
+    }
+    try {
+      return REQUESTS.treeToValue(body, io.fleetplane.jobs.distribution.domain.DistributionRequest.class);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalArgumentException("the distribution params do not form a distribution request: "
+          + e.getOriginalMessage());
+    }
+  }
+
+  private void startDistribution(Active s, StepDefinition d, int attempt) {
+    var distributions = io.fleetplane.jobs.distribution.Distributions.find(context.getSystem());
+    if (distributions.isEmpty()) {
+      context.getSelf().tell(new StepResult(d.id(), attempt, false, null, FailureKind.PLATFORM,
+          "distribution jobs are not started on this node (call Distributions.start)"));
+      return;
+    }
+    String jobId = distributionJobIdFor(instanceId, d.id(), attempt);
+    java.util.concurrent.CompletionStage<io.fleetplane.jobs.distribution.DistributionJob.Accepted> submitted;
+    try {
+      Expressions.Scope scope = scope(s);
+      Map<String, JsonNode> p = new LinkedHashMap<>();
+      d.params().forEach((k, v) -> p.put(k, engine.expressions().resolve(v, scope)));
+      submitted = distributions.get().submit(distributionRequest(p), jobId);
+    } catch (Expressions.ExpressionException | IllegalArgumentException e) {
+      // InvalidInputException included: the same checks and messages as a bad POST /api/v1/distributions: deterministic, a user error.
+      context.getSelf().tell(new StepResult(d.id(), attempt, false, null, FailureKind.USER,
+          "invalid input: " + e.getMessage()));
+      return;
+    }
+    context.pipeToSelf(submitted, (accepted, error) -> error != null
+        ? new DistributionRead(d.id(), attempt, jobId, null, "submitting distribution job " + jobId + " failed: "
+            + causeOf(error).getMessage())
+        : new DistributionRead(d.id(), attempt, jobId, accepted.summary(), null));
+  }
+
+  private static Throwable causeOf(Throwable error) {
+    return error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+        ? error.getCause() : error;
+  }
+
+  private Effect<Event, State> onPollDistribution(Active s, PollDistribution p) {
+    StepRun run = s.step(p.stepId());
+    if (s.status().terminal() || run == null || run.status() != StepStatus.RUNNING || run.attempt() != p.attempt()) {
+      return Effect().none();
+    }
+    if (p.jobId() == null) {
+      startDistribution(s, s.definition(p.stepId()).orElseThrow(), p.attempt());
+      return Effect().none();
+    }
+    var distributions = io.fleetplane.jobs.distribution.Distributions.find(context.getSystem());
+    if (distributions.isEmpty()) {
+      context.getSelf().tell(new DistributionRead(p.stepId(), p.attempt(), p.jobId(), null,
+          "distribution jobs are not started on this node"));
+      return Effect().none();
+    }
+    context.pipeToSelf(distributions.get().summary(p.jobId()), (reply, error) -> {
+      if (error != null) {
+        return new DistributionRead(p.stepId(), p.attempt(), p.jobId(), null, "reading distribution job "
+            + p.jobId() + " failed: " + causeOf(error).getMessage());
+      }
+      if (reply instanceof io.fleetplane.jobs.distribution.DistributionJob.SummaryFound f) {
+        return new DistributionRead(p.stepId(), p.attempt(), p.jobId(), f.summary(), null);
+      }
+      return new DistributionRead(p.stepId(), p.attempt(), p.jobId(), null, "distribution job " + p.jobId()
+          + " does not exist");
+    });
+    return Effect().none();
+  }
+
+  /**
+   * Finished jobs decide the step: {@code completed} succeeds; {@code completed-with-errors} (some
+   * copies failed) and {@code cancelled} fail it as user errors, with the counts as outputs. A
+   * failed read is a platform error. Anything else: poll again after the configured interval.
+   */
+  private Effect<Event, State> onDistributionRead(Active s, DistributionRead r) {
+    StepRun run = s.step(r.stepId());
+    if (s.status().terminal() || run == null || run.status() != StepStatus.RUNNING || run.attempt() != r.attempt()) {
+      return Effect().none();
+    }
+    String errorKey = r.stepId() + "#" + r.attempt();
+    if (r.summary() == null) {
+      // A failed submit or read is retried within the same attempt, by submitting again: the job id
+      // is the same, so this either creates the job the first submit never did or answers with the
+      // one it did. Failing the step at once would retry it as a new attempt, i.e. a new job id,
+      // and could distribute twice. After the budget it fails as a platform error.
+      int errors = distributionErrors.merge(errorKey, 1, Integer::sum);
+      if (errors > DISTRIBUTION_ERROR_BUDGET) {
+        distributionErrors.remove(errorKey);
+        context.getSelf().tell(new StepResult(r.stepId(), r.attempt(), false, null, FailureKind.PLATFORM,
+            r.error() + " (" + DISTRIBUTION_ERROR_BUDGET + " consecutive failures)"));
+        return Effect().none();
+      }
+      context.getLog().warn("Distribution step {} of {}: {}; submitting again in {}", r.stepId(), instanceId,
+          r.error(), engine.settings().distributionPollInterval());
+      timers.startSingleTimer("poll-" + r.stepId(), new PollDistribution(r.stepId(), r.attempt(), null),
+          engine.settings().distributionPollInterval());
+      return Effect().none();
+    }
+    distributionErrors.remove(errorKey);
+    var summary = r.summary();
+    if (summary.finishedAt() == null) {
+      timers.startSingleTimer("poll-" + r.stepId(), new PollDistribution(r.stepId(), r.attempt(), r.jobId()),
+          engine.settings().distributionPollInterval());
+      return Effect().none();
+    }
+    ObjectNode out = NODES.objectNode();
+    out.put("distributionId", summary.jobId());
+    out.put("status", summary.status());
+    out.put("totalItems", summary.totalItems());
+    ObjectNode counts = out.putObject("counts");
+    summary.counts().forEach(counts::put);
+    boolean ok = "completed".equals(summary.status());
+    context.getSelf().tell(new StepResult(r.stepId(), r.attempt(), ok, out, FailureKind.USER, ok ? null
+        : "distribution job " + summary.jobId() + " ended " + summary.status() + " " + summary.counts()));
+    return Effect().none();
   }
 
   private void resolveSubworkflow(Active s, StepDefinition d, int attempt) {
@@ -937,7 +1175,11 @@ public final class WorkflowInstance
   }
 
   private void cancelChildren(Active s, StepDefinition d, int attempt, String reason) {
-    if (d.type() == StepType.SUBWORKFLOW) {
+    if (d.type() == StepType.DISTRIBUTION) {
+      // The job outlives a cancelled or timed-out step otherwise; a finished job ignores this.
+      io.fleetplane.jobs.distribution.Distributions.find(context.getSystem())
+          .ifPresent(ds -> ds.cancel(distributionJobIdFor(instanceId, d.id(), attempt)));
+    } else if (d.type() == StepType.SUBWORKFLOW) {
       engine.sharding().entityRefFor(ENTITY_TYPE_KEY, subworkflowId(d.id(), attempt))
           .tell(new Cancel("parent step " + d.id() + ": " + reason, context.getSystem().ignoreRef()));
     } else if (d.type() == StepType.FOREACH) {

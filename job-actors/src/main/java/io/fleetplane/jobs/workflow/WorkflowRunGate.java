@@ -11,6 +11,7 @@ import akka.persistence.typed.javadsl.Effect;
 import akka.persistence.typed.javadsl.EventHandler;
 import akka.persistence.typed.javadsl.EventSourcedBehavior;
 import io.fleetplane.config.CborSerializable;
+import io.fleetplane.jobs.workflow.domain.RunStrategy;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -19,15 +20,23 @@ import java.util.List;
  * event-sourced entity per workflow id holds the instances running and those queued, in arrival
  * order. An instance over the limit starts PAUSED and is resumed when a running one finishes and
  * releases its slot (finishing instances release at least once; releases are idempotent).
- * Strategy: parallel up to N, first in first out; N = 1 is "sequential".
+ * Strategies ({@link RunStrategy}): parallel up to N and sequential (N = 1) queue first in first
+ * out; first-only rejects a start while any instance runs or waits; last-only admits one at a
+ * time and, on each new start, cancels the instances queued before it (they never started), so
+ * only the latest queued start runs after the one running now. A cancelled queued instance leaves
+ * the queue here at once and finishes CANCELLED with reason "superseded by a later start".
  */
 public final class WorkflowRunGate
     extends EventSourcedBehavior<WorkflowRunGate.Command, WorkflowRunGate.Event, WorkflowRunGate.State> {
 
   public sealed interface Command extends CborSerializable {}
 
-  /** Asks for a slot; replies {@link Admitted} or {@link Queued}. Idempotent per instance. */
-  public record Admit(String instanceId, int limit, ActorRef<AdmitReply> replyTo) implements Command {}
+  /**
+   * Asks for a slot; replies {@link Admitted}, {@link Queued} or (first-only) {@link Rejected}.
+   * Idempotent per instance: an instance already running or queued gets the same answer again.
+   */
+  public record Admit(String instanceId, int limit, RunStrategy strategy, ActorRef<AdmitReply> replyTo)
+      implements Command {}
 
   /** The instance finished (or was cancelled while queued): frees its slot or its place. */
   public record Release(String instanceId) implements Command {}
@@ -37,6 +46,9 @@ public final class WorkflowRunGate
   public record Admitted(String instanceId) implements AdmitReply {}
 
   public record Queued(String instanceId, int position) implements AdmitReply {}
+
+  /** First-only: {@code blocking} are the instances running or waiting now. */
+  public record Rejected(String instanceId, List<String> blocking) implements AdmitReply {}
 
   public sealed interface Event extends CborSerializable {}
 
@@ -89,6 +101,25 @@ public final class WorkflowRunGate
     if (s.running().size() < a.limit() && s.queued().isEmpty()) {
       return Effect().persist(new InstanceAdmitted(a.instanceId(), a.limit()))
           .thenRun(x -> a.replyTo().tell(new Admitted(a.instanceId())));
+    }
+    if (a.strategy() == RunStrategy.FIRST_ONLY) {
+      List<String> blocking = new ArrayList<>(s.running());
+      blocking.addAll(s.queued());
+      a.replyTo().tell(new Rejected(a.instanceId(), List.copyOf(blocking)));
+      return Effect().none();
+    }
+    if (a.strategy() == RunStrategy.LAST_ONLY && !s.queued().isEmpty()) {
+      // Released here first, so they can never be admitted; then told to cancel themselves.
+      List<String> superseded = s.queued();
+      List<Event> events = new ArrayList<>();
+      superseded.forEach(id -> events.add(new InstanceReleased(id)));
+      events.add(new InstanceQueued(a.instanceId(), a.limit()));
+      return Effect().persist(events).thenRun(x -> {
+        superseded.forEach(id -> sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, id)
+            .tell(new WorkflowInstance.Cancel("superseded by a later start (" + a.instanceId()
+                + "): the workflow runs last-only", system.ignoreRef())));
+        a.replyTo().tell(new Queued(a.instanceId(), x.queued().size()));
+      });
     }
     return Effect().persist(new InstanceQueued(a.instanceId(), a.limit()))
         .thenRun(x -> a.replyTo().tell(new Queued(a.instanceId(), x.queued().size())));

@@ -15,6 +15,7 @@ import java.time.Duration;
  * @param httpTimeout default per-request timeout of http steps (a step's own timeout wins)
  * @param askTimeout how long callers wait for an instance to answer
  * @param snapshotEvery events between snapshots of an instance
+ * @param distributionPollInterval how often a distribution step reads its job's summary
  */
 public record WorkflowSettings(
     int maxSteps,
@@ -24,7 +25,8 @@ public record WorkflowSettings(
     int storePoolSize,
     Duration httpTimeout,
     Duration askTimeout,
-    int snapshotEvery) {
+    int snapshotEvery,
+    Duration distributionPollInterval) {
 
   public static WorkflowSettings fromConfig(Config config) {
     Config c = config.getConfig("fleetplane.workflows");
@@ -38,6 +40,7 @@ public record WorkflowSettings(
         c.getInt("definition-store.pool-size"),
         c.getDuration("http-step.timeout"),
         c.getDuration("ask-timeout"),
-        c.getInt("snapshot-every"));
+        c.getInt("snapshot-every"),
+        c.getDuration("distribution-step.poll-interval"));
   }
 }

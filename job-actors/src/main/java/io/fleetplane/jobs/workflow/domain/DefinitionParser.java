@@ -37,9 +37,11 @@ import java.util.regex.Pattern;
  * owner: ...                   # may also come from the request that stores it
  * params: { start: "2024-01-01T00:00:00Z" }   # defaults
  * timeout: 2h                  # optional: the whole instance
+ * runStrategy: parallel        # parallel | sequential | first-only | last-only
+ * maxRunningInstances: 3       # parallel only: at most this many at once
  * steps:
  *   - id: step1                # required, unique among its siblings
- *     type: noop               # noop | wait | http | foreach | subworkflow
+ *     type: noop               # noop | wait | http | foreach | subworkflow | signal | distribution
  *     dependsOn: [other]       # upstream steps
  *     if: "params.enabled"     # CEL condition; false -> skipped
  *     params: { x: "${params.start}" }   # "${...}" is CEL, the rest literal
@@ -56,9 +58,20 @@ public final class DefinitionParser {
   private static final Pattern IDENTIFIER = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,63}");
   private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
   private static final Set<String> TOP_FIELDS = Set.of("id", "description", "owner", "params", "steps", "timeout",
-      "maxRunningInstances");
+      "maxRunningInstances", "runStrategy");
   private static final Set<String> STEP_FIELDS =
       Set.of("id", "type", "dependsOn", "if", "params", "retry", "timeout", "foreach");
+  /** Options of a distribution (the HTTP body's option fields). */
+  public static final Set<String> DISTRIBUTION_OPTIONS =
+      Set.of("watermarkTemplate", "passwordProtect", "linkTtlSeconds", "emailNotification");
+  private static final Set<String> DISTRIBUTION_PARAMS;
+
+  static {
+    Set<String> p = new HashSet<>(DISTRIBUTION_OPTIONS);
+    p.addAll(Set.of("files", "documentIds", "recipients", "options"));
+    DISTRIBUTION_PARAMS = Set.copyOf(p);
+  }
+
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -189,11 +202,24 @@ public final class DefinitionParser {
           maxRunning = Optional.of(mr.asInt());
         }
       }
+      RunStrategy strategy = RunStrategy.PARALLEL;
+      Optional<String> strategyName = text(root, "runStrategy", null, base);
+      if (strategyName.isPresent()) {
+        strategy = RunStrategy.parse(strategyName.get()).orElse(null);
+        if (strategy == null) {
+          error(DefinitionError.INVALID, null, base + "/runStrategy", "unknown runStrategy '" + strategyName.get()
+              + "'; known: " + RunStrategy.known());
+          strategy = RunStrategy.PARALLEL;
+        } else if (strategy != RunStrategy.PARALLEL && maxRunning.isPresent() && maxRunning.get() != 1) {
+          error(DefinitionError.INVALID, null, base + "/maxRunningInstances", "runStrategy " + strategy.yamlName()
+              + " runs one instance at a time; maxRunningInstances applies to parallel only");
+        }
+      }
       if (!errors.isEmpty()) {
         throw new InvalidDefinitionException(errors);
       }
       return new WorkflowDefinition(id, text(root, "description", null, base).orElse(""),
-          text(root, "owner", null, base).orElse(""), params, steps, timeout, maxRunning);
+          text(root, "owner", null, base).orElse(""), params, steps, timeout, maxRunning, strategy);
     }
 
     int countSteps(JsonNode steps) {
@@ -268,7 +294,7 @@ public final class DefinitionParser {
       if (type == null) {
         error(DefinitionError.UNKNOWN_STEP_TYPE, id, sp + (typeName.isPresent() ? "/type" : ""),
             typeName.map(t -> "unknown step type '" + t + "'").orElse("type is required")
-                + "; known types: noop, wait, http, foreach, subworkflow");
+                + "; known types: " + StepType.known());
       }
       List<String> dependsOn = new ArrayList<>();
       JsonNode deps = s.get("dependsOn");
@@ -312,8 +338,73 @@ public final class DefinitionParser {
       if (type == StepType.SUBWORKFLOW && !params.containsKey("workflowId")) {
         error(DefinitionError.INVALID, id, sp, "a subworkflow step needs params.workflowId");
       }
+      if (type == StepType.SIGNAL) {
+        checkSignal(params, id, sp);
+      }
+      if (type == StepType.DISTRIBUTION) {
+        checkDistribution(params, id, sp);
+      }
       return new StepDefinition(id, type == null ? StepType.NOOP : type, List.copyOf(dependsOn), condition,
           params, retry, timeout, foreach, line);
+    }
+
+    /** name is required; params, when written literally, is a map; nothing else is accepted. */
+    void checkSignal(Map<String, JsonNode> params, String id, String sp) {
+      JsonNode name = params.get("name");
+      if (name == null || name.isNull() || (name.isTextual() && name.textValue().isBlank())) {
+        error(DefinitionError.INVALID, id, sp, "a signal step needs params.name (the signal name subscriptions"
+            + " listen to)");
+      } else if (!name.isTextual()) {
+        error(DefinitionError.INVALID, id, sp + "/params/name", "params.name of a signal step is a string");
+      }
+      JsonNode signalParams = params.get("params");
+      if (signalParams != null && !signalParams.isNull() && !signalParams.isObject()
+          && !(signalParams.isTextual() && signalParams.textValue().contains("${"))) {
+        error(DefinitionError.INVALID, id, sp + "/params/params", "params.params of a signal step is a map of"
+            + " name -> value (the signal's params)");
+      }
+      JsonNode signalId = params.get("signalId");
+      if (signalId != null && !signalId.isNull() && !signalId.isTextual()) {
+        error(DefinitionError.INVALID, id, sp + "/params/signalId", "params.signalId of a signal step is a string"
+            + " (a template such as \"order-${params.orderId}\")");
+      }
+      for (String key : params.keySet()) {
+        if (!Set.of("name", "params", "signalId").contains(key)) {
+          error(DefinitionError.INVALID, id, sp + "/params/" + key, "unknown signal step param '" + key
+              + "'; known: [name, params, signalId]");
+        }
+      }
+    }
+
+    /**
+     * The body of POST /api/v1/distributions (files, recipients, watermarkTemplate, passwordProtect,
+     * linkTtlSeconds, emailNotification), plus documentIds (a list of ids: files with default names)
+     * and options (a map of the four option fields). Values may be templates; their content is
+     * checked when the step runs, by the same validation as the HTTP API.
+     */
+    void checkDistribution(Map<String, JsonNode> params, String id, String sp) {
+      if (!params.containsKey("files") && !params.containsKey("documentIds")) {
+        error(DefinitionError.INVALID, id, sp, "a distribution step needs params.files ([{documentId, name}]) or"
+            + " params.documentIds ([id, ...])");
+      }
+      if (!params.containsKey("recipients")) {
+        error(DefinitionError.INVALID, id, sp, "a distribution step needs params.recipients ([{name, email}])");
+      }
+      for (String key : params.keySet()) {
+        if (!DISTRIBUTION_PARAMS.contains(key)) {
+          error(DefinitionError.INVALID, id, sp + "/params/" + key, "unknown distribution step param '" + key
+              + "'; known: " + new java.util.TreeSet<>(DISTRIBUTION_PARAMS));
+        }
+      }
+      JsonNode options = params.get("options");
+      if (options != null && options.isObject()) {
+        options.fieldNames().forEachRemaining(f -> {
+          if (!DISTRIBUTION_OPTIONS.contains(f)) {
+            error(DefinitionError.INVALID, id, sp + "/params/options/" + f, "unknown distribution option '" + f
+                + "'; known: " + new java.util.TreeSet<>(DISTRIBUTION_OPTIONS));
+          }
+        });
+      }
     }
 
     Optional<ForeachSpec> readForeach(JsonNode f, String id, String fp, List<String> loopVars) {

@@ -9,7 +9,11 @@ public enum StepType {
   WAIT("wait"),
   HTTP("http"),
   FOREACH("foreach"),
-  SUBWORKFLOW("subworkflow");
+  SUBWORKFLOW("subworkflow"),
+  /** Publishes a signal through {@code WorkflowSignals}; subscribed workflows start. */
+  SIGNAL("signal"),
+  /** Starts a distribution job and waits for it to finish. */
+  DISTRIBUTION("distribution");
 
   private final String yamlName;
 
@@ -22,6 +26,11 @@ public enum StepType {
   }
 
   /** Accepts Maestro's spelling too ({@code NoOp}, {@code ForEach}). */
+  /** The YAML names, for error messages. */
+  public static String known() {
+    return String.join(", ", Arrays.stream(values()).map(StepType::yamlName).toList());
+  }
+
   public static Optional<StepType> parse(String name) {
     String n = name.toLowerCase(java.util.Locale.ROOT).replace("_", "").replace("-", "");
     return Arrays.stream(values()).filter(t -> t.yamlName.replace("-", "").equals(n)).findFirst();

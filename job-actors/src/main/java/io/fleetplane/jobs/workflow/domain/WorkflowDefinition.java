@@ -19,6 +19,8 @@ import java.util.Optional;
  * @param steps the top-level DAG
  * @param timeout how long an instance may run in total before it fails as timed out
  * @param maxRunningInstances at most this many instances run at once; more wait their turn
+ *     (parallel only: the other strategies run one at a time)
+ * @param runStrategy how instances share the right to run; null (older records) reads as parallel
  */
 public record WorkflowDefinition(
     String id,
@@ -27,7 +29,17 @@ public record WorkflowDefinition(
     Map<String, JsonNode> params,
     List<StepDefinition> steps,
     Optional<Duration> timeout,
-    Optional<Integer> maxRunningInstances) implements CborSerializable {
+    Optional<Integer> maxRunningInstances,
+    RunStrategy runStrategy) implements CborSerializable {
+
+  public WorkflowDefinition {
+    runStrategy = runStrategy == null ? RunStrategy.PARALLEL : runStrategy;
+  }
+
+  /** How many instances may run at once; empty = no limit (and no {@code WorkflowRunGate}). */
+  public Optional<Integer> runLimit() {
+    return runStrategy == RunStrategy.PARALLEL ? maxRunningInstances : Optional.of(1);
+  }
 
   /** Every step, including those inside foreach bodies (the size limit counts them all). */
   public int totalSteps() {

@@ -130,6 +130,11 @@ public final class WorkflowSignals {
     return s;
   }
 
+  /** The signals of this system, if {@link #start} was called (workflow signal steps use it). */
+  public static Optional<WorkflowSignals> find(ActorSystem<?> system) {
+    return Optional.ofNullable(ALL.get(system));
+  }
+
   /** The requestId of a signal through a subscription: the engine's de-duplication key. */
   public static String requestId(String signalId, String subscriptionId) {
     return "signal:" + signalId + ":" + subscriptionId;

@@ -279,4 +279,57 @@ class DefinitionParserTest {
     assertEquals(5, e.line());
     assertTrue(e.message().contains("dependOn"), e.message());
   }
+
+  @Test
+  void aSignalStepNeedsANameAndKnowsItsParams() {
+    DefinitionError missing = only("""
+        id: wf
+        steps:
+          - {id: a, type: noop}
+          - id: tell
+            type: signal
+            params: {signalId: "x-${instance.id}"}
+        """);
+    assertEquals(DefinitionError.INVALID, missing.code());
+    assertEquals("tell", missing.stepId());
+    assertEquals(4, missing.line());
+    assertTrue(missing.message().contains("params.name"), missing.message());
+    DefinitionError typo = only("""
+        id: wf
+        steps:
+          - id: tell
+            type: signal
+            params:
+              name: orders.ready
+              parms: {a: 1}
+        """);
+    assertEquals("tell", typo.stepId());
+    assertEquals(7, typo.line());
+    assertTrue(typo.message().contains("parms"), typo.message());
+    WorkflowDefinition ok = parser.parse("""
+        id: wf
+        params: {order: 7}
+        steps:
+          - id: tell
+            type: signal
+            params: {name: orders.ready, params: {order: "${params.order}"}}
+        """);
+    assertEquals(StepType.SIGNAL, ok.step("tell").orElseThrow().type());
+  }
+
+  @Test
+  void runStrategiesParseAndConflictingLimitsAreRejected() {
+    WorkflowDefinition last = parser.parse("id: wf\nrunStrategy: last-only\nsteps: [{id: a, type: noop}]\n");
+    assertEquals(RunStrategy.LAST_ONLY, last.runStrategy());
+    assertEquals(java.util.Optional.of(1), last.runLimit());
+    WorkflowDefinition free = parser.parse("id: wf\nsteps: [{id: a, type: noop}]\n");
+    assertEquals(RunStrategy.PARALLEL, free.runStrategy());
+    assertEquals(java.util.Optional.empty(), free.runLimit());
+    DefinitionError unknown = only("id: wf\nrunStrategy: newest\nsteps: [{id: a, type: noop}]\n");
+    assertEquals(2, unknown.line());
+    assertTrue(unknown.message().contains("first-only"), unknown.message());
+    DefinitionError conflict = only("id: wf\nrunStrategy: first-only\nmaxRunningInstances: 3\n"
+        + "steps: [{id: a, type: noop}]\n");
+    assertEquals(3, conflict.line());
+  }
 }
