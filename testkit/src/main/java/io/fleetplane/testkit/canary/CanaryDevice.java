@@ -194,7 +194,8 @@ final class CanaryDevice {
   private void publish(int i) {
     DeviceSimulator sim = simulator;
     Message message = message(i);
-    CompletableFuture.runAsync(() -> sim.publish(message.channel(), message.json()), mqtt)
+    // Asynchronous: thousands of devices each with a publish in flight must not need a thread each.
+    sim.publishAsync(message.channel(), message.json())
         .whenComplete((ok, error) -> context.getSelf().tell(
             error == null ? new Acked(i, message.sentAtMillis()) : new PublishFailed(i, reason(error))));
   }

@@ -42,7 +42,26 @@ sealed interface DeviceConnection permits V5DeviceConnection, V3DeviceConnection
    * @throws DeviceMqttException when the broker refuses the publish (MQTT 5 only: a 3.1.1
    *     broker acknowledges even what its ACL drops)
    */
-  void publish(String topic, byte[] payload, int qos, byte[] correlationData);
+  default void publish(String topic, byte[] payload, int qos, byte[] correlationData) {
+    try {
+      publishAsync(topic, payload, qos, correlationData).toCompletableFuture().join();
+    } catch (java.util.concurrent.CompletionException e) {
+      if (e.getCause() instanceof java.util.concurrent.TimeoutException timeout) {
+        // Paho's own code for a client-side timeout, as the blocking publish reported it.
+        throw new DeviceMqttException("No acknowledgement for the publish to '" + topic + "' in time", 32000, timeout);
+      }
+      throw e.getCause() instanceof RuntimeException cause ? cause : e;
+    }
+  }
+
+  /**
+   * As {@link #publish}, without holding a thread while the broker's acknowledgement is on its
+   * way: a load generator with thousands of clients is otherwise bounded by its thread count
+   * divided by the ack round trip, not by the system under test. Completes exceptionally with
+   * {@link DeviceMqttException} (refused, lost connection) or a timeout after the options' timeout.
+   */
+  java.util.concurrent.CompletionStage<Void> publishAsync(String topic, byte[] payload, int qos,
+      byte[] correlationData);
 
   boolean isConnected();
 

@@ -124,6 +124,12 @@ public final class DeviceSimulator implements AutoCloseable {
         json.getBytes(StandardCharsets.UTF_8), 1, null);
   }
 
+  /** As {@link #publish(DeviceTopic.Channel, String)}, completing when the broker acknowledged it. */
+  public java.util.concurrent.CompletionStage<Void> publishAsync(DeviceTopic.Channel channel, String json) {
+    return connection.publishAsync(sessionKey() + "/" + channel.topicLevel(),
+        json.getBytes(StandardCharsets.UTF_8), 1, null);
+  }
+
   /**
    * Publishes anything anywhere at QoS 1, as this device's MQTT user: for tests of what the
    * broker lets a misbehaving device do.

@@ -1,6 +1,11 @@
 package io.fleetplane.testkit.device;
 
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.paho.client.mqttv3.IMqttActionListener;
 import org.eclipse.paho.client.mqttv3.IMqttDeliveryToken;
+import org.eclipse.paho.client.mqttv3.IMqttToken;
 import org.eclipse.paho.client.mqttv3.MqttAsyncClient;
 import org.eclipse.paho.client.mqttv3.MqttCallback;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
@@ -74,14 +79,27 @@ final class V3DeviceConnection implements DeviceConnection {
   }
 
   @Override
-  public void publish(String topic, byte[] payload, int qos, byte[] correlationData) {
+  public CompletionStage<Void> publishAsync(String topic, byte[] payload, int qos, byte[] correlationData) {
     MqttMessage message = new MqttMessage(payload);
     message.setQos(qos);
+    CompletableFuture<Void> acknowledged = new CompletableFuture<>();
     try {
-      client.publish(topic, message).waitForCompletion(options.timeout().toMillis());
+      client.publish(topic, message, null, new IMqttActionListener() {
+        @Override
+        public void onSuccess(IMqttToken token) {
+          acknowledged.complete(null);
+        }
+
+        @Override
+        public void onFailure(IMqttToken token, Throwable error) {
+          acknowledged.completeExceptionally(error instanceof MqttException e ? failure("publish to '" + topic + "'", e)
+              : error);
+        }
+      });
     } catch (MqttException e) {
-      throw failure("publish to '" + topic + "'", e);
+      acknowledged.completeExceptionally(failure("publish to '" + topic + "'", e));
     }
+    return acknowledged.orTimeout(options.timeout().toMillis(), TimeUnit.MILLISECONDS);
   }
 
   @Override

@@ -1,7 +1,11 @@
 package io.fleetplane.testkit.device;
 
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
 import org.eclipse.paho.mqttv5.client.IMqttToken;
+import org.eclipse.paho.mqttv5.client.MqttActionListener;
 import org.eclipse.paho.mqttv5.client.MqttAsyncClient;
 import org.eclipse.paho.mqttv5.client.MqttCallback;
 import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
@@ -85,7 +89,7 @@ final class V5DeviceConnection implements DeviceConnection {
   }
 
   @Override
-  public void publish(String topic, byte[] payload, int qos, byte[] correlationData) {
+  public CompletionStage<Void> publishAsync(String topic, byte[] payload, int qos, byte[] correlationData) {
     MqttMessage message = new MqttMessage(payload);
     message.setQos(qos);
     MqttProperties properties = new MqttProperties();
@@ -94,17 +98,30 @@ final class V5DeviceConnection implements DeviceConnection {
     }
     properties.setContentType("application/json");
     message.setProperties(properties);
+    CompletableFuture<Void> acknowledged = new CompletableFuture<>();
     try {
-      IMqttToken token = client.publish(topic, message);
-      token.waitForCompletion(options.timeout().toMillis());
-      int[] codes = token.getReasonCodes();
-      if (codes != null && codes.length > 0 && codes[0] >= 0x80) {
-        throw new DeviceMqttException("The broker refused the publish to '" + topic + "'",
-            codes[0], null);
-      }
+      client.publish(topic, message, null, new MqttActionListener() {
+        @Override
+        public void onSuccess(IMqttToken token) {
+          int[] codes = token.getReasonCodes();
+          if (codes != null && codes.length > 0 && codes[0] >= 0x80) {
+            acknowledged.completeExceptionally(new DeviceMqttException("The broker refused the publish to '" + topic
+                + "'", codes[0], null));
+          } else {
+            acknowledged.complete(null);
+          }
+        }
+
+        @Override
+        public void onFailure(IMqttToken token, Throwable error) {
+          acknowledged.completeExceptionally(error instanceof MqttException e ? failure("publish to '" + topic + "'", e)
+              : error);
+        }
+      });
     } catch (MqttException e) {
-      throw failure("publish to '" + topic + "'", e);
+      acknowledged.completeExceptionally(failure("publish to '" + topic + "'", e));
     }
+    return acknowledged.orTimeout(options.timeout().toMillis(), TimeUnit.MILLISECONDS);
   }
 
   @Override
