@@ -1,5 +1,6 @@
 package io.fleetplane.http;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import io.fleetplane.jobs.distribution.DistributionJob;
 import java.time.Instant;
 import java.util.List;
@@ -12,14 +13,25 @@ final class DistributionDtos {
 
   record DocumentResponse(String documentId, int pages, long sizeBytes, String thumbnail) {}
 
+  /**
+   * {@code link}: the recipient's download URL, a capability, so only for {@code jobs:write} callers
+   * and only once the copy exists; absent from the JSON otherwise (not null, so a jobs:read client
+   * cannot mistake "hidden" for "no link yet").
+   */
   record ItemDto(String itemId, String documentId, String fileName, String recipientId, String recipientName,
       String recipientEmail, String state, int attempts, String failedStep, String lastError, String copyDocumentId,
-      Instant linkExpiresAt, boolean linkRevoked, int downloads, Instant updatedAt) {
+      Instant linkExpiresAt, boolean linkRevoked, int downloads, Instant updatedAt,
+      @JsonInclude(JsonInclude.Include.NON_NULL) String link) {
 
+    /** Without the link: summaries and jobs:read callers. */
     static ItemDto from(DistributionJob.ItemView i) {
+      return withLink(i, null);
+    }
+
+    static ItemDto withLink(DistributionJob.ItemView i, String link) {
       return new ItemDto(i.itemId(), i.documentId(), i.fileName(), i.recipientId(), i.recipientName(),
           i.recipientEmail(), i.state(), i.attempts(), i.failedStep(), i.lastError(), i.copyDocumentId(),
-          i.linkExpiresAt(), i.linkRevoked(), i.downloads(), i.updatedAt());
+          i.linkExpiresAt(), i.linkRevoked(), i.downloads(), i.updatedAt(), link);
     }
   }
 

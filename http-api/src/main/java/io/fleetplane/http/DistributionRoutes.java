@@ -16,6 +16,8 @@ import akka.http.javadsl.server.Route;
 import akka.http.javadsl.unmarshalling.Unmarshaller;
 import akka.util.ByteString;
 import io.fleetplane.config.ErrorCode;
+import io.fleetplane.http.auth.Authorization;
+import io.fleetplane.http.auth.Scope;
 import io.fleetplane.jobs.distribution.DistributionJob;
 import io.fleetplane.jobs.distribution.Distributions;
 import io.fleetplane.jobs.distribution.domain.DistributionRequest;
@@ -134,11 +136,18 @@ final class DistributionRoutes extends AllDirectives {
                       throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.REQUEST_INVALID,
                           "state must be one of pending, notifying, completed, failed, cancelled.", "state"));
                     }
-                    return onSuccess(distributions.items(id, filter, from, size), reply ->
-                        reply instanceof DistributionJob.ItemsPage page
-                            ? complete(Json.response(StatusCodes.OK, new DistributionDtos.ItemsResponse(page.total(),
-                                page.offset(), size, page.items().stream().map(DistributionDtos.ItemDto::from).toList())))
-                            : notFound(id));
+                    return optionalAttribute(Authorization.CALLER, caller -> {
+                      // Links are capabilities: a jobs:read caller (support, dashboards) sees the item, not its
+                      // link; no caller on the request (routes mounted without auth) shows none either.
+                      boolean showLinks = caller.map(c -> c.has(Scope.JOBS_WRITE)).orElse(false);
+                      return onSuccess(distributions.items(id, filter, from, size), reply ->
+                          reply instanceof DistributionJob.ItemsPage page
+                              ? complete(Json.response(StatusCodes.OK, new DistributionDtos.ItemsResponse(page.total(),
+                                  page.offset(), size, page.items().stream().map(i -> DistributionDtos.ItemDto.withLink(i,
+                                      showLinks && i.linkExpiresAt() != null ? distributions.link(id, i.itemId()) : null))
+                                  .toList())))
+                              : notFound(id));
+                    });
                   }))))),
               path("timeline", () -> get(() -> parameterOptional("after", after -> parameterOptional("limit", limit -> {
                 int from = intParam("after", after.orElse("0"), 0, Integer.MAX_VALUE);

@@ -1,6 +1,7 @@
 package io.fleetplane.http;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -129,6 +130,12 @@ class DistributionHttpIT {
     return NodeFixture.HTTP.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
   }
 
+  static HttpResponse<byte[]> getWith(String path, String token) throws Exception {
+    return NodeFixture.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+        .timeout(Duration.ofSeconds(20)).header("Authorization", "Bearer " + token).GET().build(),
+        HttpResponse.BodyHandlers.ofByteArray());
+  }
+
   static JsonNode json(HttpResponse<byte[]> r) throws Exception {
     return NodeFixture.JSON.readTree(r.body());
   }
@@ -245,6 +252,23 @@ class DistributionHttpIT {
     assertEquals(6, items.get("total").asInt());
     assertEquals(4, items.get("items").size());
     assertTrue(items.get("items").get(0).get("copyDocumentId").asText().matches("[0-9a-f]{64}"));
+    // Links are capabilities: the same page read with jobs:read has no link field, with jobs:write it has
+    // one that serves the copy.
+    String reader = TestTokens.token(java.util.Set.of(io.fleetplane.http.auth.Scope.JOBS_READ), List.of("*"));
+    String writer = TestTokens.token(java.util.Set.of(io.fleetplane.http.auth.Scope.JOBS_READ,
+        io.fleetplane.http.auth.Scope.JOBS_WRITE), List.of("*"));
+    JsonNode readerItems = json(getWith("/api/v1/distributions/" + id + "/items", reader));
+    assertEquals(6, readerItems.get("items").size());
+    readerItems.get("items").forEach(i -> {
+      assertFalse(i.has("link"), "jobs:read caller saw a link: " + i);
+      assertEquals("completed", i.get("state").asText());
+    });
+    JsonNode writerItems = json(getWith("/api/v1/distributions/" + id + "/items", writer));
+    assertEquals(6, writerItems.get("items").size());
+    writerItems.get("items").forEach(i ->
+        assertTrue(i.has("link") && i.get("link").asText().contains("/d/" + id + "."), "no link for jobs:write: " + i));
+    String viaApi = writerItems.get("items").get(0).get("link").asText();
+    assertEquals(200, getBytes(viaApi.substring(viaApi.indexOf("/d/"))).statusCode());
 
     io.fleetplane.testkit.Eventually.await(Duration.ofSeconds(10), () -> mailsFor(id).size() == 6, () -> "6 mails");
     String revokedToken = null;
