@@ -152,6 +152,31 @@ class DistributionHttpIT {
     return json(r).get("documentId").asText();
   }
 
+  static final String BOUNDARY = "fleetplane-test-boundary-7f3a";
+  static final String MULTIPART = "multipart/form-data; boundary=" + BOUNDARY;
+
+  /** A multipart/form-data body; each part is {name, fileName or null, content type, bytes}. */
+  static byte[] multipart(Object[]... parts) throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    for (Object[] part : parts) {
+      out.write(("--" + BOUNDARY + "\r\nContent-Disposition: form-data; name=\"" + part[0] + "\""
+          + (part[1] == null ? "" : "; filename=\"" + part[1] + "\"") + "\r\nContent-Type: " + part[2] + "\r\n\r\n")
+          .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      out.write((byte[]) part[3]);
+      out.write("\r\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+    out.write(("--" + BOUNDARY + "--\r\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    return out.toByteArray();
+  }
+
+  static Object[] filePart(String fileName, byte[] content) {
+    return new Object[] {"file", fileName, "application/pdf", content};
+  }
+
+  static Object[] specPart(String json) {
+    return new Object[] {"spec", null, "application/json", json.getBytes(java.nio.charset.StandardCharsets.UTF_8)};
+  }
+
   static String recipients(String prefix, int n) {
     List<String> list = new ArrayList<>();
     for (int i = 0; i < n; i++) {
@@ -332,6 +357,35 @@ class DistributionHttpIT {
     assertEquals(2, page.get("entries").size());
     JsonNode rest = json(getBytes(page.get("next").asText()));
     assertEquals(types.get(2), rest.get("entries").get(0).get("type").asText());
+  }
+
+  @Test
+  void multipartUploadsStoreEveryFileAndFeedADistribution() throws Exception {
+    // Documents: several PDFs in one request, answered in order with their part file names.
+    HttpResponse<byte[]> docs = post("/api/v1/documents", MULTIPART,
+        multipart(filePart("one.pdf", pdf("Multi one", 1, false)), filePart("two.pdf", pdf("Multi two", 2, false))));
+    assertEquals(201, docs.statusCode(), new String(docs.body()));
+    JsonNode stored = json(docs).get("documents");
+    assertEquals(2, stored.size());
+    assertEquals("one.pdf", stored.get(0).get("fileName").asText());
+    assertEquals(2, stored.get(1).get("pages").asInt());
+    assertEquals(200, getBytes(stored.get(1).get("thumbnail").asText()).statusCode());
+
+    // Distributions: a spec part whose files refer to a part of the same request and to an earlier upload.
+    String earlier = stored.get(0).get("documentId").asText();
+    HttpResponse<byte[]> created = post("/api/v1/distributions", MULTIPART, multipart(
+        specPart("{\"files\":[{\"part\":\"script.pdf\"},{\"documentId\":\"" + earlier + "\",\"name\":\"Earlier.pdf\"}],"
+            + "\"recipients\":" + recipients("Multi", 2) + "}"),
+        filePart("script.pdf", pdf("Multi script", 1, false))));
+    assertEquals(202, created.statusCode(), new String(created.body()));
+    String id = json(created).get("id").asText();
+    assertEquals(2, json(created).get("files").asInt());
+    awaitStatus(id, "completed");
+    JsonNode items = json(getBytes("/api/v1/distributions/" + id + "/items"));
+    assertEquals(4, items.get("total").asInt());
+    List<String> names = new ArrayList<>();
+    items.get("items").forEach(i -> names.add(i.get("fileName").asText()));
+    assertTrue(names.contains("script.pdf") && names.contains("Earlier.pdf"), names.toString());
   }
 
   @Test
