@@ -1,5 +1,6 @@
 package io.fleetplane.http;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import io.fleetplane.jobs.distribution.DistributionJob;
 import java.time.Instant;
 import java.util.List;
@@ -10,16 +11,32 @@ final class DistributionDtos {
 
   private DistributionDtos() {}
 
-  record DocumentResponse(String documentId, int pages, long sizeBytes, String thumbnail) {}
+  /** {@code fileName}: the part's file name, only in multipart answers (absent for a raw PDF body). */
+  record DocumentResponse(String documentId, int pages, long sizeBytes, String thumbnail,
+      @JsonInclude(JsonInclude.Include.NON_NULL) String fileName) {}
 
+  /** A multipart upload's answer: one entry per {@code file} part, in request order. */
+  record DocumentsResponse(List<DocumentResponse> documents) {}
+
+  /**
+   * {@code link}: the recipient's download URL, a capability, so only for {@code jobs:write} callers
+   * and only once the copy exists; absent from the JSON otherwise (not null, so a jobs:read client
+   * cannot mistake "hidden" for "no link yet").
+   */
   record ItemDto(String itemId, String documentId, String fileName, String recipientId, String recipientName,
       String recipientEmail, String state, int attempts, String failedStep, String lastError, String copyDocumentId,
-      Instant linkExpiresAt, boolean linkRevoked, int downloads, Instant updatedAt) {
+      Instant linkExpiresAt, boolean linkRevoked, int downloads, Instant updatedAt,
+      @JsonInclude(JsonInclude.Include.NON_NULL) String link) {
 
+    /** Without the link: summaries and jobs:read callers. */
     static ItemDto from(DistributionJob.ItemView i) {
+      return withLink(i, null);
+    }
+
+    static ItemDto withLink(DistributionJob.ItemView i, String link) {
       return new ItemDto(i.itemId(), i.documentId(), i.fileName(), i.recipientId(), i.recipientName(),
           i.recipientEmail(), i.state(), i.attempts(), i.failedStep(), i.lastError(), i.copyDocumentId(),
-          i.linkExpiresAt(), i.linkRevoked(), i.downloads(), i.updatedAt());
+          i.linkExpiresAt(), i.linkRevoked(), i.downloads(), i.updatedAt(), link);
     }
   }
 
@@ -33,6 +50,17 @@ final class DistributionDtos {
           s.files(), s.recipients(), s.passwordProtect(), s.emailNotification(),
           s.failures().stream().map(ItemDto::from).toList(), "/api/v1/distributions/" + s.jobId() + "/items");
     }
+  }
+
+  /**
+   * The {@code spec} part of a multipart distribution: a plain submission whose files may name a
+   * {@code file} part of the same request ({@code part}, its file name) instead of a {@code documentId}.
+   */
+  record MultipartSpec(List<FileRef> files, List<io.fleetplane.jobs.distribution.domain.DistributionRequest.RecipientRequest>
+      recipients, String watermarkTemplate, Boolean passwordProtect, Long linkTtlSeconds, Boolean emailNotification) {
+
+    /** Exactly one of {@code documentId} and {@code part}; {@code name} defaults to the part's file name. */
+    record FileRef(String documentId, String part, String name) {}
   }
 
   record ItemsResponse(int total, int offset, int limit, List<ItemDto> items) {}

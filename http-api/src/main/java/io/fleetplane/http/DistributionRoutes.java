@@ -16,6 +16,8 @@ import akka.http.javadsl.server.Route;
 import akka.http.javadsl.unmarshalling.Unmarshaller;
 import akka.util.ByteString;
 import io.fleetplane.config.ErrorCode;
+import io.fleetplane.http.auth.Authorization;
+import io.fleetplane.http.auth.Scope;
 import io.fleetplane.jobs.distribution.DistributionJob;
 import io.fleetplane.jobs.distribution.Distributions;
 import io.fleetplane.jobs.distribution.domain.DistributionRequest;
@@ -34,6 +36,8 @@ import java.util.concurrent.Executor;
 final class DistributionRoutes extends AllDirectives {
 
   private static final int MAX_PAGE = 1000;
+  /** A multipart upload carries at most this many max-document-bytes files' worth of body. */
+  static final int MAX_UPLOAD_PARTS = 10;
 
   private final Distributions distributions;
   /** The shared size-limited JSON reader: 413/415/400 problems exactly like every other JSON route. */
@@ -80,10 +84,11 @@ final class DistributionRoutes extends AllDirectives {
 
   private Route documentRoutes() {
     return concat(
-        pathEnd(() -> post(() -> pdfBody(bytes ->
-            onSuccess(async(() -> distributions.upload(bytes)), doc ->
-                complete(Json.response(StatusCodes.CREATED, new DistributionDtos.DocumentResponse(doc.documentId(),
-                    doc.pages(), doc.sizeBytes(), "/api/v1/documents/" + doc.documentId() + "/thumbnail"))))))),
+        pathEnd(() -> post(() -> extractRequest(request -> isFormData(request)
+            ? formParts(parts -> onSuccess(async(() -> uploadAll(fileParts(parts))), docs ->
+                complete(Json.response(StatusCodes.CREATED, new DistributionDtos.DocumentsResponse(docs)))))
+            : pdfBody(bytes -> onSuccess(async(() -> distributions.upload(bytes)), doc ->
+                complete(Json.response(StatusCodes.CREATED, documentResponse(doc)))))))),
         path("identify", () -> post(() -> pdfBody(bytes ->
             onSuccess(async(() -> distributions.identify(bytes)), found -> {
               if (found.isEmpty()) {
@@ -111,12 +116,9 @@ final class DistributionRoutes extends AllDirectives {
 
   private Route distributionRoutes() {
     return concat(
-        pathEnd(() -> post(() -> json.as(DistributionRequest.class, request ->
-            onSuccess(distributions.submit(request), accepted -> {
-              String id = accepted.summary().jobId();
-              return complete(Json.response(StatusCodes.ACCEPTED, DistributionDtos.SummaryDto.from(accepted.summary()))
-                  .addHeader(Location.create("/api/v1/distributions/" + id)));
-            })))),
+        pathEnd(() -> post(() -> extractRequest(request -> isFormData(request)
+            ? formParts(parts -> onSuccess(async(() -> multipartRequest(parts)), this::submit))
+            : json.as(DistributionRequest.class, this::submit)))),
         pathPrefix(PathMatchers.segment(), rawId -> {
           String id = parseId(rawId);
           return concat(
@@ -134,11 +136,18 @@ final class DistributionRoutes extends AllDirectives {
                       throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.REQUEST_INVALID,
                           "state must be one of pending, notifying, completed, failed, cancelled.", "state"));
                     }
-                    return onSuccess(distributions.items(id, filter, from, size), reply ->
-                        reply instanceof DistributionJob.ItemsPage page
-                            ? complete(Json.response(StatusCodes.OK, new DistributionDtos.ItemsResponse(page.total(),
-                                page.offset(), size, page.items().stream().map(DistributionDtos.ItemDto::from).toList())))
-                            : notFound(id));
+                    return optionalAttribute(Authorization.CALLER, caller -> {
+                      // Links are capabilities: a jobs:read caller (support, dashboards) sees the item, not its
+                      // link; no caller on the request (routes mounted without auth) shows none either.
+                      boolean showLinks = caller.map(c -> c.has(Scope.JOBS_WRITE)).orElse(false);
+                      return onSuccess(distributions.items(id, filter, from, size), reply ->
+                          reply instanceof DistributionJob.ItemsPage page
+                              ? complete(Json.response(StatusCodes.OK, new DistributionDtos.ItemsResponse(page.total(),
+                                  page.offset(), size, page.items().stream().map(i -> DistributionDtos.ItemDto.withLink(i,
+                                      showLinks && i.linkExpiresAt() != null ? distributions.link(id, i.itemId()) : null))
+                                  .toList())))
+                              : notFound(id));
+                    });
                   }))))),
               path("timeline", () -> get(() -> parameterOptional("after", after -> parameterOptional("limit", limit -> {
                 int from = intParam("after", after.orElse("0"), 0, Integer.MAX_VALUE);
@@ -169,6 +178,63 @@ final class DistributionRoutes extends AllDirectives {
         }));
   }
 
+  private Route submit(DistributionRequest request) {
+    return onSuccess(distributions.submit(request), accepted -> {
+      String id = accepted.summary().jobId();
+      return complete(Json.response(StatusCodes.ACCEPTED, DistributionDtos.SummaryDto.from(accepted.summary()))
+          .addHeader(Location.create("/api/v1/distributions/" + id)));
+    });
+  }
+
+  /**
+   * A multipart distribution: exactly one {@code spec} part (the JSON of a plain submission, where a
+   * file may name an uploaded part by its file name, {@code {"part": "script.pdf"}}, instead of a
+   * {@code documentId}) plus {@code file} parts with distinct file names. The parts are checked and
+   * stored like {@code POST /documents} uploads, then the spec is submitted with their ids.
+   */
+  private DistributionRequest multipartRequest(java.util.List<FormPart> parts) throws IOException {
+    java.util.List<FormPart> specs = parts.stream().filter(p -> p.name().equals("spec")).toList();
+    if (specs.size() != 1) {
+      throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.REQUEST_INVALID,
+          "A multipart/form-data distribution needs exactly one part named 'spec' holding the JSON request (got "
+              + specs.size() + ").", "spec"));
+    }
+    DistributionDtos.MultipartSpec spec = json.parse(DistributionDtos.MultipartSpec.class, specs.get(0).content());
+    java.util.Map<String, String> uploaded = new java.util.HashMap<>();
+    java.util.List<FormPart> files = parts.stream().filter(p -> p.name().equals("file")).toList();
+    for (FormPart file : files) {
+      if (file.fileName() == null || file.fileName().isBlank() || uploaded.containsKey(file.fileName())) {
+        throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.REQUEST_INVALID,
+            "Every 'file' part needs its own file name (Content-Disposition filename=...), which the spec's "
+                + "files refer to as {\"part\": \"<file name>\"}.", "file"));
+      }
+      uploaded.put(file.fileName(), distributions.upload(file.content()).documentId());
+    }
+    java.util.List<DistributionRequest.FileRequest> resolved = new java.util.ArrayList<>();
+    java.util.List<DistributionDtos.MultipartSpec.FileRef> refs = spec.files() == null ? java.util.List.of() : spec.files();
+    for (int i = 0; i < refs.size(); i++) {
+      DistributionDtos.MultipartSpec.FileRef ref = refs.get(i);
+      if (ref == null || (ref.part() == null) == (ref.documentId() == null)) {
+        throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.REQUEST_INVALID,
+            "Each file names exactly one of 'documentId' (an earlier upload) or 'part' (a file part of this request).",
+            "files." + i));
+      }
+      String documentId = ref.documentId();
+      if (ref.part() != null) {
+        documentId = uploaded.get(ref.part());
+        if (documentId == null) {
+          throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.REQUEST_INVALID,
+              "No 'file' part with file name '" + DeviceQueryParameters.printable(ref.part()) + "' in this request; "
+                  + "uploaded: " + new java.util.TreeSet<>(uploaded.keySet()) + ".", "files." + i + ".part"));
+        }
+      }
+      resolved.add(new DistributionRequest.FileRequest(documentId,
+          ref.name() == null && ref.part() != null ? ref.part() : ref.name()));
+    }
+    return new DistributionRequest(spec.files() == null ? null : resolved, spec.recipients(), spec.watermarkTemplate(),
+        spec.passwordProtect(), spec.linkTtlSeconds(), spec.emailNotification());
+  }
+
   private Route revoke(String id, String recipientId) {
     return onSuccess(distributions.revoke(id, recipientId), reply -> {
       if (reply instanceof DistributionJob.LinksRevokedReply r) {
@@ -187,6 +253,71 @@ final class DistributionRoutes extends AllDirectives {
   private Route pdfBody(java.util.function.Function<byte[], Route> inner) {
     return withSizeLimit(distributions.settings().maxDocumentBytes(), () ->
         entity(Unmarshaller.entityToByteString(), (ByteString body) -> inner.apply(body.toArray())));
+  }
+
+  private static boolean isFormData(akka.http.javadsl.model.HttpRequest request) {
+    var type = request.entity().getContentType().mediaType();
+    return type.mainType().equals("multipart") && type.subType().equals("form-data");
+  }
+
+  /** One part of a {@code multipart/form-data} body, read completely. */
+  private record FormPart(String name, String fileName, byte[] content) {}
+
+  /**
+   * Every part of a {@code multipart/form-data} body, in order, each streamed into memory up to
+   * max-document-bytes (a larger one fails the request with 413 before it is buffered whole; a
+   * stalled client is cut off by the server's request timeout). The
+   * whole body is capped at {@link #MAX_UPLOAD_PARTS} documents' worth so a client cannot stream
+   * an unbounded number of parts.
+   */
+  private Route formParts(java.util.function.Function<java.util.List<FormPart>, Route> inner) {
+    long perPart = distributions.settings().maxDocumentBytes();
+    return withSizeLimit(perPart * MAX_UPLOAD_PARTS, () ->
+        entity(Unmarshaller.entityToMultipartFormData(), form -> extractMaterializer(materializer ->
+            onSuccess(form.getParts()
+                // Our own bounded fold, not toStrict(maxBytes): that fails with a generic
+                // EntityStreamException, which would surface as a 500 instead of the 413 clients can act on.
+                .mapAsync(1, part -> part.getEntity().getDataBytes()
+                    .runFold(ByteString.emptyByteString(), (ByteString read, ByteString chunk) -> {
+                      if (read.size() + chunk.size() > perPart) {
+                        throw new Problem.ProblemException(Problem.of(StatusCodes.PAYLOAD_TOO_LARGE,
+                            ErrorCode.PAYLOAD_TOO_LARGE, "Part '" + DeviceQueryParameters.printable(part.getName())
+                                + "' is larger than " + perPart + " bytes (max-document-bytes); send a smaller file."));
+                      }
+                      return read.concat(chunk);
+                    }, materializer)
+                    .thenApply(bytes -> new FormPart(part.getName(), part.getFilename().orElse(null), bytes.toArray())))
+                .runWith(akka.stream.javadsl.Sink.seq(), materializer), inner::apply))));
+  }
+
+  /** The parts named {@code file}: at least one, else a 400 naming the field. */
+  private static java.util.List<FormPart> fileParts(java.util.List<FormPart> parts) {
+    java.util.List<FormPart> files = parts.stream().filter(p -> p.name().equals("file")).toList();
+    if (files.isEmpty()) {
+      throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.REQUEST_INVALID,
+          "A multipart/form-data upload needs at least one part named 'file' holding a PDF.", "file"));
+    }
+    return files;
+  }
+
+  /**
+   * Stores the parts in order; the first unusable one answers its {@code document.*} error (parts
+   * before it are stored, which is harmless: the store is content-addressed, a retry is a no-op).
+   */
+  private java.util.List<DistributionDtos.DocumentResponse> uploadAll(java.util.List<FormPart> files)
+      throws IOException {
+    java.util.List<DistributionDtos.DocumentResponse> stored = new java.util.ArrayList<>();
+    for (FormPart file : files) {
+      DistributionDtos.DocumentResponse doc = documentResponse(distributions.upload(file.content()));
+      stored.add(new DistributionDtos.DocumentResponse(doc.documentId(), doc.pages(), doc.sizeBytes(), doc.thumbnail(),
+          file.fileName()));
+    }
+    return stored;
+  }
+
+  private static DistributionDtos.DocumentResponse documentResponse(Distributions.UploadedDocument doc) {
+    return new DistributionDtos.DocumentResponse(doc.documentId(), doc.pages(), doc.sizeBytes(),
+        "/api/v1/documents/" + doc.documentId() + "/thumbnail", null);
   }
 
   private Route notFound(String id) {

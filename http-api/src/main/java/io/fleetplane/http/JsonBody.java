@@ -49,10 +49,7 @@ public final class JsonBody extends AllDirectives {
   }
 
   public <T> Route as(Class<T> type, Function<T, Route> inner) {
-    ObjectReader reader = Json.MAPPER.readerFor(type)
-        .with(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-        .with(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
-        .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    ObjectReader reader = reader(type);
     return extractRequestEntity(entity -> {
       if (!entity.getContentType().mediaType().equals(MediaTypes.APPLICATION_JSON)) {
         return complete(Problem.of(StatusCodes.UNSUPPORTED_MEDIA_TYPE, ErrorCode.REQUEST_UNSUPPORTED_MEDIA_TYPE,
@@ -81,13 +78,31 @@ public final class JsonBody extends AllDirectives {
               throw new Problem.ProblemException(Problem.of(StatusCodes.BAD_REQUEST, ErrorCode.REQUEST_INVALID,
                   "The request body could not be read completely; send it again."));
             }
-            return inner.apply(parse(reader, strict.get()));
+            return inner.apply(parse(reader, strict.get().getData().toArray()));
           }));
     });
   }
 
-  private <T> T parse(ObjectReader reader, HttpEntity.Strict strict) {
-    byte[] bytes = strict.getData().toArray();
+  /**
+   * JSON already read from somewhere other than the request body (a multipart part): the same
+   * size limit (413) and the same {@code request.*} problems as {@link #as}.
+   */
+  public <T> T parse(Class<T> type, byte[] bytes) {
+    if (bytes.length > maxBytes) {
+      throw new Problem.ProblemException(Problem.of(StatusCodes.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE,
+          "The JSON is larger than " + maxBytes + " bytes; send less."));
+    }
+    return parse(reader(type), bytes);
+  }
+
+  private static ObjectReader reader(Class<?> type) {
+    return Json.MAPPER.readerFor(type)
+        .with(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+        .with(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+        .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+  }
+
+  private <T> T parse(ObjectReader reader, byte[] bytes) {
     try {
       T value = reader.readValue(bytes);
       if (value == null) {

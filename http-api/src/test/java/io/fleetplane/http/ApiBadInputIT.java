@@ -162,7 +162,7 @@ class ApiBadInputIT {
   }
 
   /** Every route but the device reads above: ids, limits, bodies. */
-  private static List<Case> otherRoutesCases() {
+  private static List<Case> otherRoutesCases() throws Exception {
     List<Case> cases = new ArrayList<>();
     String commands = "/api/v1/devices/" + device + "/commands";
     String dist = "/api/v1/distributions/" + distribution;
@@ -258,6 +258,32 @@ class ApiBadInputIT {
           "application/pdf", new byte[0]));
       cases.add(new Case("POST", path, 413, "payload.too-large", null, "application/pdf", tooBig));
     }
+
+    // Multipart uploads: the same checks and limits per part, plus the parts each request needs.
+    String mp = DistributionHttpIT.MULTIPART;
+    byte[] notPdf = "{\"not\":\"a pdf\"}".getBytes(StandardCharsets.UTF_8);
+    byte[] goodPdf = DistributionHttpIT.pdf("multipart", 1, false);
+    String spec = "{\"files\":[{\"part\":\"a.pdf\"}],\"recipients\":[{\"name\":\"x\",\"email\":\"y@z.io\"}]}";
+    cases.add(new Case("POST", "/api/v1/documents", 400, "request.invalid", "file", mp, DistributionHttpIT.multipart(
+        new Object[] {"other", null, "text/plain", "x".getBytes(StandardCharsets.UTF_8)})));
+    cases.add(new Case("POST", "/api/v1/documents", 400, "document.not-pdf", null, mp,
+        DistributionHttpIT.multipart(DistributionHttpIT.filePart("a.pdf", notPdf))));
+    cases.add(new Case("POST", "/api/v1/documents", 413, "payload.too-large", null, mp,
+        DistributionHttpIT.multipart(DistributionHttpIT.filePart("a.pdf", tooBig))));
+    cases.add(new Case("POST", "/api/v1/distributions", 400, "request.invalid", "spec", mp,
+        DistributionHttpIT.multipart(DistributionHttpIT.filePart("a.pdf", goodPdf))));
+    cases.add(new Case("POST", "/api/v1/distributions", 400, "request.json-malformed", null, mp,
+        DistributionHttpIT.multipart(DistributionHttpIT.specPart("{not json"), DistributionHttpIT.filePart("a.pdf", goodPdf))));
+    cases.add(new Case("POST", "/api/v1/distributions", 400, "request.invalid", "colour", mp,
+        DistributionHttpIT.multipart(DistributionHttpIT.specPart("{\"colour\":1}"))));
+    cases.add(new Case("POST", "/api/v1/distributions", 400, "document.not-pdf", null, mp,
+        DistributionHttpIT.multipart(DistributionHttpIT.specPart(spec), DistributionHttpIT.filePart("a.pdf", notPdf))));
+    cases.add(new Case("POST", "/api/v1/distributions", 413, "payload.too-large", null, mp,
+        DistributionHttpIT.multipart(DistributionHttpIT.specPart(spec), DistributionHttpIT.filePart("a.pdf", tooBig))));
+    cases.add(new Case("POST", "/api/v1/distributions", 400, "request.invalid", "files.0.part", mp,
+        DistributionHttpIT.multipart(DistributionHttpIT.specPart(spec), DistributionHttpIT.filePart("b.pdf", goodPdf))));
+    cases.add(new Case("POST", "/api/v1/distributions", 400, "request.invalid", "files.0", mp,
+        DistributionHttpIT.multipart(DistributionHttpIT.specPart("{\"files\":[{\"name\":\"n\"}]}"))));
 
     // Distribution bodies: the shared JsonBody reader, like every JSON route.
     cases.add(Case.json("POST", "/api/v1/distributions", "{not json", 400, "request.json-malformed", null));

@@ -1,6 +1,7 @@
 package io.fleetplane.http;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -129,6 +130,12 @@ class DistributionHttpIT {
     return NodeFixture.HTTP.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
   }
 
+  static HttpResponse<byte[]> getWith(String path, String token) throws Exception {
+    return NodeFixture.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+        .timeout(Duration.ofSeconds(20)).header("Authorization", "Bearer " + token).GET().build(),
+        HttpResponse.BodyHandlers.ofByteArray());
+  }
+
   static JsonNode json(HttpResponse<byte[]> r) throws Exception {
     return NodeFixture.JSON.readTree(r.body());
   }
@@ -143,6 +150,31 @@ class DistributionHttpIT {
     HttpResponse<byte[]> r = post("/api/v1/documents", "application/pdf", pdf(title, pages, false));
     assertEquals(201, r.statusCode(), new String(r.body()));
     return json(r).get("documentId").asText();
+  }
+
+  static final String BOUNDARY = "fleetplane-test-boundary-7f3a";
+  static final String MULTIPART = "multipart/form-data; boundary=" + BOUNDARY;
+
+  /** A multipart/form-data body; each part is {name, fileName or null, content type, bytes}. */
+  static byte[] multipart(Object[]... parts) throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    for (Object[] part : parts) {
+      out.write(("--" + BOUNDARY + "\r\nContent-Disposition: form-data; name=\"" + part[0] + "\""
+          + (part[1] == null ? "" : "; filename=\"" + part[1] + "\"") + "\r\nContent-Type: " + part[2] + "\r\n\r\n")
+          .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      out.write((byte[]) part[3]);
+      out.write("\r\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+    out.write(("--" + BOUNDARY + "--\r\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    return out.toByteArray();
+  }
+
+  static Object[] filePart(String fileName, byte[] content) {
+    return new Object[] {"file", fileName, "application/pdf", content};
+  }
+
+  static Object[] specPart(String json) {
+    return new Object[] {"spec", null, "application/json", json.getBytes(java.nio.charset.StandardCharsets.UTF_8)};
   }
 
   static String recipients(String prefix, int n) {
@@ -245,6 +277,23 @@ class DistributionHttpIT {
     assertEquals(6, items.get("total").asInt());
     assertEquals(4, items.get("items").size());
     assertTrue(items.get("items").get(0).get("copyDocumentId").asText().matches("[0-9a-f]{64}"));
+    // Links are capabilities: the same page read with jobs:read has no link field, with jobs:write it has
+    // one that serves the copy.
+    String reader = TestTokens.token(java.util.Set.of(io.fleetplane.http.auth.Scope.JOBS_READ), List.of("*"));
+    String writer = TestTokens.token(java.util.Set.of(io.fleetplane.http.auth.Scope.JOBS_READ,
+        io.fleetplane.http.auth.Scope.JOBS_WRITE), List.of("*"));
+    JsonNode readerItems = json(getWith("/api/v1/distributions/" + id + "/items", reader));
+    assertEquals(6, readerItems.get("items").size());
+    readerItems.get("items").forEach(i -> {
+      assertFalse(i.has("link"), "jobs:read caller saw a link: " + i);
+      assertEquals("completed", i.get("state").asText());
+    });
+    JsonNode writerItems = json(getWith("/api/v1/distributions/" + id + "/items", writer));
+    assertEquals(6, writerItems.get("items").size());
+    writerItems.get("items").forEach(i ->
+        assertTrue(i.has("link") && i.get("link").asText().contains("/d/" + id + "."), "no link for jobs:write: " + i));
+    String viaApi = writerItems.get("items").get(0).get("link").asText();
+    assertEquals(200, getBytes(viaApi.substring(viaApi.indexOf("/d/"))).statusCode());
 
     io.fleetplane.testkit.Eventually.await(Duration.ofSeconds(10), () -> mailsFor(id).size() == 6, () -> "6 mails");
     String revokedToken = null;
@@ -308,6 +357,35 @@ class DistributionHttpIT {
     assertEquals(2, page.get("entries").size());
     JsonNode rest = json(getBytes(page.get("next").asText()));
     assertEquals(types.get(2), rest.get("entries").get(0).get("type").asText());
+  }
+
+  @Test
+  void multipartUploadsStoreEveryFileAndFeedADistribution() throws Exception {
+    // Documents: several PDFs in one request, answered in order with their part file names.
+    HttpResponse<byte[]> docs = post("/api/v1/documents", MULTIPART,
+        multipart(filePart("one.pdf", pdf("Multi one", 1, false)), filePart("two.pdf", pdf("Multi two", 2, false))));
+    assertEquals(201, docs.statusCode(), new String(docs.body()));
+    JsonNode stored = json(docs).get("documents");
+    assertEquals(2, stored.size());
+    assertEquals("one.pdf", stored.get(0).get("fileName").asText());
+    assertEquals(2, stored.get(1).get("pages").asInt());
+    assertEquals(200, getBytes(stored.get(1).get("thumbnail").asText()).statusCode());
+
+    // Distributions: a spec part whose files refer to a part of the same request and to an earlier upload.
+    String earlier = stored.get(0).get("documentId").asText();
+    HttpResponse<byte[]> created = post("/api/v1/distributions", MULTIPART, multipart(
+        specPart("{\"files\":[{\"part\":\"script.pdf\"},{\"documentId\":\"" + earlier + "\",\"name\":\"Earlier.pdf\"}],"
+            + "\"recipients\":" + recipients("Multi", 2) + "}"),
+        filePart("script.pdf", pdf("Multi script", 1, false))));
+    assertEquals(202, created.statusCode(), new String(created.body()));
+    String id = json(created).get("id").asText();
+    assertEquals(2, json(created).get("files").asInt());
+    awaitStatus(id, "completed");
+    JsonNode items = json(getBytes("/api/v1/distributions/" + id + "/items"));
+    assertEquals(4, items.get("total").asInt());
+    List<String> names = new ArrayList<>();
+    items.get("items").forEach(i -> names.add(i.get("fileName").asText()));
+    assertTrue(names.contains("script.pdf") && names.contains("Earlier.pdf"), names.toString());
   }
 
   @Test

@@ -1,5 +1,6 @@
 package io.fleetplane.http.auth;
 
+import akka.http.javadsl.model.AttributeKey;
 import akka.http.javadsl.model.HttpResponse;
 import akka.http.javadsl.model.StatusCodes;
 import akka.http.javadsl.model.headers.HttpChallenge;
@@ -34,6 +35,12 @@ public final class Authorization extends AllDirectives {
   private static final Logger log = LoggerFactory.getLogger(Authorization.class);
   private static final String BEARER = "Bearer ";
 
+  /**
+   * The verified caller, set on the request by {@link #authorizeByMethod} so that route trees built
+   * once (not per caller) can still read it with {@code attribute(Authorization.CALLER, ...)}.
+   */
+  public static final AttributeKey<Caller> CALLER = AttributeKey.create("fleetplane-caller", Caller.class);
+
   private final TokenVerifier verifier;
   private final String realm;
 
@@ -67,14 +74,15 @@ public final class Authorization extends AllDirectives {
   }
 
   /**
-   * For route groups whose handlers do not look at the caller (jobs, workflows): reads (GET, HEAD)
-   * need {@code read}, every other method needs {@code write}.
+   * For route groups whose handlers mostly do not look at the caller (jobs, workflows): reads (GET,
+   * HEAD) need {@code read}, every other method needs {@code write}. The caller is on the request as
+   * {@link #CALLER} for the few handlers that show more to stronger scopes.
    */
   public Route authorizeByMethod(Scope read, Scope write, java.util.function.Supplier<Route> inner) {
     return extractMethod(method -> {
       String name = method.name();
       Scope needed = name.equals("GET") || name.equals("HEAD") ? read : write;
-      return authorize(needed, caller -> inner.get());
+      return authorize(needed, caller -> mapRequest(request -> request.addAttribute(CALLER, caller), inner));
     });
   }
 

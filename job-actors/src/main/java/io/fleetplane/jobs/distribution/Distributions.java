@@ -255,6 +255,14 @@ public final class Distributions {
         });
   }
 
+  /**
+   * The recipient's download URL for an item, re-derived from the job secret (only its hash is
+   * journaled). A capability: hand it only to callers allowed to send copies ({@code jobs:write}).
+   */
+  public String link(String jobId, String itemId) {
+    return settings.publicBaseUrl() + "/d/" + secrets.linkToken(jobId, itemId);
+  }
+
   /** The password of a recipient's copies (tests and support tooling; never logged). */
   public String passwordFor(String jobId, String recipientId) {
     return secrets.password(jobId, recipientId);
