@@ -1,11 +1,11 @@
 package io.fleetplane.jobs.workflow;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.fleetplane.jobs.workflow.domain.DefinitionError;
 import io.fleetplane.jobs.workflow.domain.DefinitionParser;
 import io.fleetplane.jobs.workflow.domain.InvalidDefinitionException;
 import io.fleetplane.jobs.workflow.domain.WorkflowDefinition;
+import io.fleetplane.persistence.JdbcPools;
 import io.fleetplane.persistence.PersistenceSettings;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -20,7 +20,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 
 /**
  * Immutable, versioned workflow definitions in the {@code workflow_definition} table (V20), and
@@ -49,20 +48,8 @@ public final class WorkflowDefinitionStore implements AutoCloseable {
   private final Map<String, StoredDefinition> cache = new ConcurrentHashMap<>();
 
   public WorkflowDefinitionStore(PersistenceSettings db, int poolSize, DefinitionParser parser) {
-    HikariConfig config = new HikariConfig();
-    config.setJdbcUrl(db.jdbcUrl());
-    config.setUsername(db.user());
-    config.setPassword(db.password());
-    config.setMaximumPoolSize(poolSize);
-    config.setMinimumIdle(1);
-    config.setPoolName("fleetplane-workflow-definitions");
-    config.setInitializationFailTimeout(-1);
-    this.dataSource = new HikariDataSource(config);
-    this.executor = Executors.newFixedThreadPool(poolSize, r -> {
-      Thread t = new Thread(r, "fleetplane-workflow-store");
-      t.setDaemon(true);
-      return t;
-    });
+    this.dataSource = JdbcPools.open(db, poolSize, "fleetplane-workflow-definitions");
+    this.executor = JdbcPools.blockingExecutor(poolSize, "fleetplane-workflow-store");
     this.parser = parser;
   }
 

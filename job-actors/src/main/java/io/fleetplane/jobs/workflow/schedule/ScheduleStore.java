@@ -2,9 +2,9 @@ package io.fleetplane.jobs.workflow.schedule;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.fleetplane.jobs.workflow.schedule.domain.CatchUp;
+import io.fleetplane.persistence.JdbcPools;
 import io.fleetplane.persistence.PersistenceSettings;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -20,7 +20,6 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 
 /**
@@ -47,20 +46,8 @@ public final class ScheduleStore implements AutoCloseable {
   private final ExecutorService executor;
 
   public ScheduleStore(PersistenceSettings db, int poolSize) {
-    HikariConfig config = new HikariConfig();
-    config.setJdbcUrl(db.jdbcUrl());
-    config.setUsername(db.user());
-    config.setPassword(db.password());
-    config.setMaximumPoolSize(poolSize);
-    config.setMinimumIdle(1);
-    config.setPoolName("fleetplane-workflow-schedules");
-    config.setInitializationFailTimeout(-1);
-    this.dataSource = new HikariDataSource(config);
-    this.executor = Executors.newFixedThreadPool(poolSize, r -> {
-      Thread t = new Thread(r, "fleetplane-schedule-store");
-      t.setDaemon(true);
-      return t;
-    });
+    this.dataSource = JdbcPools.open(db, poolSize, "fleetplane-workflow-schedules");
+    this.executor = JdbcPools.blockingExecutor(poolSize, "fleetplane-schedule-store");
   }
 
   public CompletionStage<Schedule> insert(Schedule s) {

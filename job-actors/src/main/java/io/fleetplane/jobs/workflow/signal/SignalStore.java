@@ -2,8 +2,8 @@ package io.fleetplane.jobs.workflow.signal;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import io.fleetplane.persistence.JdbcPools;
 import io.fleetplane.persistence.PersistenceSettings;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -19,7 +19,6 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 
 /**
  * Signals, subscriptions and triggers (persistence V51). JDBC blocks, so every call runs on the
@@ -44,20 +43,8 @@ public final class SignalStore implements AutoCloseable {
   private final ExecutorService executor;
 
   public SignalStore(PersistenceSettings db, int poolSize) {
-    HikariConfig config = new HikariConfig();
-    config.setJdbcUrl(db.jdbcUrl());
-    config.setUsername(db.user());
-    config.setPassword(db.password());
-    config.setMaximumPoolSize(poolSize);
-    config.setMinimumIdle(1);
-    config.setPoolName("fleetplane-workflow-signals");
-    config.setInitializationFailTimeout(-1);
-    this.dataSource = new HikariDataSource(config);
-    this.executor = Executors.newFixedThreadPool(poolSize, r -> {
-      Thread t = new Thread(r, "fleetplane-signal-store");
-      t.setDaemon(true);
-      return t;
-    });
+    this.dataSource = JdbcPools.open(db, poolSize, "fleetplane-workflow-signals");
+    this.executor = JdbcPools.blockingExecutor(poolSize, "fleetplane-signal-store");
   }
 
   /** Stores a signal unless one with its id exists; true when it is new. The first version wins. */
