@@ -78,7 +78,8 @@ final class HeapPeak implements AutoCloseable {
   }
 
   long peakUsedBytes() {
-    return peakUsed.get();
+    // One more sample now: what was allocated since the sampler last looked counts too.
+    return peakUsed.accumulateAndGet(ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed(), Math::max);
   }
 
   /** 0 when no collection ran during the watch. */
