@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import akka.actor.typed.ActorSystem;
 import io.fleetplane.config.metrics.Metrics;
+import io.fleetplane.testkit.Eventually;
 import io.fleetplane.testkit.infra.EmbeddedKafka;
 import io.fleetplane.testkit.infra.PostgresEndpoint;
 import io.fleetplane.testkit.infra.TestPostgres;
@@ -17,9 +18,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
+import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.Admin;
@@ -75,7 +77,7 @@ class IngestBurstIT {
     String topic = "it-burst-" + UUID.randomUUID().toString().substring(0, 8);
     kafka.createTopics(PARTITIONS, topic, topic + ".dead-letters");
     ActorSystem<Void> system = RegistryFixture.startNode(RegistryFixture.config(db, kafka, topic, GROUP));
-    AtomicBoolean sampling = new AtomicBoolean(true);
+    ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor(r -> new Thread(r, "burst-sampler"));
     try {
       RegistrySettings settings = RegistrySettings.fromConfig(system.settings().config());
       DeviceEventsIngest ingest = RegistryFixture.startIngest(system);
@@ -88,27 +90,19 @@ class IngestBurstIT {
       AtomicLong peakHeld = new AtomicLong();
       AtomicLong peakHeapMiB = new AtomicLong();
       long restartsBefore = Metrics.count(DeviceEventsIngest.METRIC_RESTARTS, Map.of());
-      Thread sampler = new Thread(() -> {
-        // A restarted consumer counts its fetches from 0 again: add up over consumers.
-        long fetchedByEarlierConsumers = 0;
-        long lastFetched = 0;
-        while (sampling.get()) {
-          long fetched = ingest.recordsFetched();
-          if (fetched < lastFetched) {
-            fetchedByEarlierConsumers += lastFetched;
-          }
-          lastFetched = fetched;
-          peakHeld.accumulateAndGet(fetchedByEarlierConsumers + fetched - (processed() - processedBefore), Math::max);
-          peakHeapMiB.accumulateAndGet(
-              ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() >> 20, Math::max);
-          try {
-            Thread.sleep(50);
-          } catch (InterruptedException e) {
-            return;
-          }
+      // A restarted consumer counts its fetches from 0 again: add up over consumers. Touched only
+      // by the sampler's one thread: {fetched by earlier consumers, last fetched}.
+      long[] fetchedSoFar = new long[2];
+      sampler.scheduleAtFixedRate(() -> {
+        long fetched = ingest.recordsFetched();
+        if (fetched < fetchedSoFar[1]) {
+          fetchedSoFar[0] += fetchedSoFar[1];
         }
-      }, "burst-sampler");
-      sampler.start();
+        fetchedSoFar[1] = fetched;
+        peakHeld.accumulateAndGet(fetchedSoFar[0] + fetched - (processed() - processedBefore), Math::max);
+        peakHeapMiB.accumulateAndGet(
+            ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() >> 20, Math::max);
+      }, 0, 50, TimeUnit.MILLISECONDS);
 
       long start = System.nanoTime();
       List<String> sessions = new ArrayList<>();
@@ -117,7 +111,6 @@ class IngestBurstIT {
       }
       String pad = "x".repeat(900);
       List<Future<?>> sent = new ArrayList<>(RECORDS);
-      long peakLag = 0;
       try (KafkaProducer<String, byte[]> producer = RegistryFixture.producer(kafka)) {
         for (int i = 0; i < PER_SESSION; i++) {
           for (String session : sessions) {
@@ -132,16 +125,21 @@ class IngestBurstIT {
       }
       long published = System.nanoTime();
 
-      long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
-      long lag;
-      while ((lag = lag(topic)) > 0 && System.nanoTime() < deadline) {
-        peakLag = Math.max(peakLag, lag);
-        Thread.sleep(200);
-      }
+      long[] lagSeen = {Long.MAX_VALUE, 0}; // {last, peak}
+      Eventually.await(Duration.ofMinutes(5), Duration.ofMillis(200), () -> {
+        try {
+          lagSeen[0] = lag(topic);
+        } catch (Exception e) {
+          throw new IllegalStateException("reading the group's lag: " + e.getMessage(), e);
+        }
+        lagSeen[1] = Math.max(lagSeen[1], lagSeen[0]);
+        return lagSeen[0] == 0;
+      }, () -> "the group's lag returns to zero (still " + lagSeen[0] + ")");
+      long peakLag = lagSeen[1];
       long drained = System.nanoTime();
-      sampling.set(false);
-      sampler.join();
-      assertEquals(0, lag, "the group's lag returns to zero");
+      sampler.shutdown();
+      assertTrue(sampler.awaitTermination(10, TimeUnit.SECONDS), "the sampler stops");
+      assertEquals(0, lagSeen[0], "the group's lag returns to zero");
       // Every session holds exactly its 10 updates, the last one winning. (The stream's "applied"
       // count can fall short of this after a restart: a session may persist a record whose ask
       // already timed out, and then ignores its redelivery.)
@@ -176,7 +174,7 @@ class IngestBurstIT {
           "retained heap grew by " + (heapAfter - heapBefore) + " MiB over a 30 MB burst");
       ingest.stop().toCompletableFuture().get(30, TimeUnit.SECONDS);
     } finally {
-      sampling.set(false);
+      sampler.shutdownNow();
       RegistryFixture.stop(system);
     }
   }

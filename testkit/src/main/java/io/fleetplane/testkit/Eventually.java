@@ -18,13 +18,22 @@ public final class Eventually {
    * @throws AssertionError when the condition does not hold within {@code timeout}
    */
   public static void await(Duration timeout, BooleanSupplier condition, Supplier<String> whatWasExpected) {
+    await(timeout, Duration.ofMillis(POLL_MILLIS), condition, whatWasExpected);
+  }
+
+  /**
+   * As {@link #await(Duration, BooleanSupplier, Supplier)}, looking every {@code interval}: for
+   * conditions that compare two looks (a set that stopped growing) or sample while they wait.
+   */
+  public static void await(Duration timeout, Duration interval, BooleanSupplier condition,
+      Supplier<String> whatWasExpected) {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (!condition.getAsBoolean()) {
       if (System.nanoTime() > deadline) {
         throw new AssertionError("Not true within " + timeout + ": " + whatWasExpected.get());
       }
       try {
-        Thread.sleep(POLL_MILLIS);
+        Thread.sleep(interval.toMillis());
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new AssertionError("Interrupted while waiting for: " + whatWasExpected.get(), e);

@@ -72,8 +72,11 @@ class WorkflowScheduleIT {
     awaitFires(schedules1, all, firstPhase, Duration.ofSeconds(firstPhase + 20));
     WorkflowFixture.stop(node1);
     Instant stoppedAt = Instant.now();
-    // The outage has to last in real time: fire times come due while no scheduler runs.
-    Thread.sleep(6_000);
+    // The outage has to last in real time: fire times come due while no scheduler runs, for longer
+    // than the misfire threshold (5 s), so the catch-up policies decide what happens to them.
+    Instant outageOver = stoppedAt.plusSeconds(6);
+    Eventually.await(Duration.ofSeconds(10), Duration.ofMillis(200), () -> !Instant.now().isBefore(outageOver),
+        () -> "the outage lasts until " + outageOver);
 
     ActorSystem<Void> node2 = WorkflowFixture.startSystem(config);
     try {
@@ -154,17 +157,11 @@ class WorkflowScheduleIT {
   /** Instance id -> persistence id of every WorkflowInstance in the journal, once two reads a second apart agree. */
   private static Map<String, String> awaitStableInstances(PostgresEndpoint db) {
     Map<String, String>[] last = new Map[] {Map.of()};
-    Eventually.await(Duration.ofSeconds(20), () -> {
+    // Two looks a second apart: the set is stable when they agree.
+    Eventually.await(Duration.ofSeconds(20), Duration.ofSeconds(1), () -> {
       Map<String, String> now = instances(db);
       boolean stable = !now.isEmpty() && now.equals(last[0]);
       last[0] = now;
-      if (!stable) {
-        try {
-          Thread.sleep(1000); // spacing between two reads of a growing set, not a wait for a result
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-      }
       return stable;
     }, () -> "the journal stops growing");
     return last[0];
