@@ -49,22 +49,9 @@ public final class WorkflowSchedules {
   }
 
   /** A request the API rejects with 400 and {@link #code()}. */
-  public static final class InvalidScheduleException extends RuntimeException {
-    private final String code;
-    private final String field;
-
+  public static final class InvalidScheduleException extends io.fleetplane.jobs.workflow.RejectedRequestException {
     public InvalidScheduleException(String code, String field, String message) {
-      super(message, null, false, false);
-      this.code = code;
-      this.field = field;
-    }
-
-    public String code() {
-      return code;
-    }
-
-    public String field() {
-      return field;
+      super(code, field, message);
     }
   }
 

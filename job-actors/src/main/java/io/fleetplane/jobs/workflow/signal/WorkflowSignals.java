@@ -58,22 +58,9 @@ public final class WorkflowSignals {
   }
 
   /** Rejected input (HTTP 400 with {@link #code()} and {@link #field()}). */
-  public static final class InvalidSignalException extends RuntimeException {
-    private final String code;
-    private final String field;
-
+  public static final class InvalidSignalException extends io.fleetplane.jobs.workflow.RejectedRequestException {
     public InvalidSignalException(String code, String field, String message) {
-      super(message, null, false, false);
-      this.code = code;
-      this.field = field;
-    }
-
-    public String code() {
-      return code;
-    }
-
-    public String field() {
-      return field;
+      super(code, field, message);
     }
   }
 
