@@ -1,15 +1,25 @@
 package io.fleetplane.registry;
 
 import io.fleetplane.config.metrics.Metrics;
+import java.util.Comparator;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.common.Metric;
 import org.apache.kafka.common.MetricName;
+import org.apache.kafka.common.TopicPartition;
 
 /**
- * Publishes the Kafka consumer's own figures (lag per partition, fetch and commit rates) as
- * Fleetplane metrics, from Alpakka's {@code Control.getMetrics()}: lag is what tells an operator
- * whether ingestion keeps up, and the canary reads it to judge a burst.
+ * Publishes the registry consumer's lag and its own client figures (fetch and commit rates) as
+ * Fleetplane metrics: lag is what tells an operator whether ingestion keeps up, and the canary
+ * reads it to judge a burst.
+ *
+ * <p>Lag is log-end offset minus the group's committed offset, per partition this node holds. The
+ * consumer's own {@code records-lag} is not used for it: that figure is taken at each fetch, and a
+ * back-pressured consumer pauses its partitions and stops fetching, so it kept reading near zero
+ * while a burst of tens of thousands of records waited (seen in every canary run). Committed
+ * offsets move only once records are persisted, so this lag counts what is truly not yet applied.
  */
 public final class ConsumerLagMetrics {
 
@@ -36,10 +46,39 @@ public final class ConsumerLagMetrics {
     return fetched.get();
   }
 
-  void record(Map<MetricName, Metric> metrics) {
+  /** The partitions this node's consumer holds now (those its client reports a fetch lag for). */
+  Set<TopicPartition> assigned(Map<MetricName, Metric> metrics) {
+    Set<TopicPartition> partitions = new TreeSet<>(Comparator.comparingInt(TopicPartition::partition));
+    for (MetricName name : metrics.keySet()) {
+      String partition = name.tags().get("partition");
+      if (name.name().equals("records-lag") && partition != null && topic.equals(name.tags().get("topic"))) {
+        partitions.add(new TopicPartition(topic, Integer.parseInt(partition)));
+      }
+    }
+    return partitions;
+  }
+
+  /**
+   * Records lag per held partition: log-end minus committed offset (a partition never committed
+   * counts from its start offset, which the caller passes as the committed one).
+   */
+  void recordLag(Map<TopicPartition, Long> endOffsets, Map<TopicPartition, Long> committedOffsets) {
     long sum = 0;
     long max = 0;
-    int partitions = 0;
+    for (Map.Entry<TopicPartition, Long> end : endOffsets.entrySet()) {
+      long lag = Math.max(0, end.getValue() - committedOffsets.getOrDefault(end.getKey(), 0L));
+      Metrics.gauge("fleetplane_registry_consumer_lag",
+          Map.of("partition", String.valueOf(end.getKey().partition())), lag);
+      sum += lag;
+      max = Math.max(max, lag);
+    }
+    Metrics.gauge("fleetplane_registry_consumer_lag_sum", Map.of(), sum);
+    Metrics.gauge("fleetplane_registry_consumer_lag_max", Map.of(), max);
+    latest.set(new Lag(sum, max, endOffsets.size(), System.currentTimeMillis()));
+  }
+
+  /** The consumer client's own rates and counts (not its lag: see the class comment). */
+  void recordClientMetrics(Map<MetricName, Metric> metrics) {
     for (Map.Entry<MetricName, Metric> entry : metrics.entrySet()) {
       MetricName name = entry.getKey();
       double value = numeric(entry.getValue());
@@ -47,16 +86,6 @@ public final class ConsumerLagMetrics {
         continue;
       }
       switch (name.name()) {
-        case "records-lag" -> {
-          String partition = name.tags().get("partition");
-          if (partition != null && topic.equals(name.tags().get("topic"))) {
-            long lag = (long) value;
-            Metrics.gauge("fleetplane_registry_consumer_lag", Map.of("partition", partition), lag);
-            sum += lag;
-            max = Math.max(max, lag);
-            partitions++;
-          }
-        }
         case "fetch-rate" -> gaugeOnce(name, "fleetplane_registry_fetch_rate", value);
         case "records-per-request-avg" -> gaugeOnce(name, "fleetplane_registry_records_per_fetch", value);
         case "records-consumed-total" -> {
@@ -69,9 +98,6 @@ public final class ConsumerLagMetrics {
         default -> { }
       }
     }
-    Metrics.gauge("fleetplane_registry_consumer_lag_sum", Map.of(), sum);
-    Metrics.gauge("fleetplane_registry_consumer_lag_max", Map.of(), max);
-    latest.set(new Lag(sum, max, partitions, System.currentTimeMillis()));
   }
 
   /** Client-level figures appear once per metric group; take the untagged-by-topic one. */

@@ -27,16 +27,25 @@ import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.registry.domain.DevicePayloadParser;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -94,17 +103,19 @@ public final class DeviceEventsIngest {
   private final SendProducer<String, byte[]> deadLetterProducer;
   private final ConsumerLagMetrics lagMetrics;
   private final Cancellable lagPolling;
+  private final Admin admin;
   private final AtomicBoolean stopping = new AtomicBoolean();
 
   private DeviceEventsIngest(AtomicReference<Consumer.Control> control, AtomicReference<SharedKillSwitch> crashSwitch,
       CompletionStage<Done> streamDone, SendProducer<String, byte[]> deadLetterProducer, ConsumerLagMetrics lagMetrics,
-      Cancellable lagPolling) {
+      Cancellable lagPolling, Admin admin) {
     this.control = control;
     this.crashSwitch = crashSwitch;
     this.streamDone = streamDone;
     this.deadLetterProducer = deadLetterProducer;
     this.lagMetrics = lagMetrics;
     this.lagPolling = lagPolling;
+    this.admin = admin;
   }
 
   public static DeviceEventsIngest start(ActorSystem<?> system, RegistrySettings settings, KafkaSettings kafka) {
@@ -190,19 +201,70 @@ public final class DeviceEventsIngest {
         .runWith(Sink.ignore(), system);
 
     ConsumerLagMetrics lagMetrics = new ConsumerLagMetrics(kafka.deviceEventsTopic());
+    Admin admin = admin(kafka);
     // A repeated task that throws is never run again (Akka's scheduler): a consumer that is just
     // restarting must not end lag reporting for good.
     Cancellable lagPolling = system.scheduler().scheduleAtFixedRate(settings.metricsInterval(),
         settings.metricsInterval(), () -> {
           try {
-            control.get().getMetrics().thenAccept(lagMetrics::record);
+            control.get().getMetrics()
+                .thenCompose(metrics -> {
+                  lagMetrics.recordClientMetrics(metrics);
+                  return readLag(admin, settings.consumerGroupId(), lagMetrics.assigned(metrics), lagMetrics);
+                })
+                .whenComplete((done, error) -> {
+                  if (error != null) {
+                    log.debug("Consumer lag not readable now: {}", error.toString());
+                  }
+                });
           } catch (RuntimeException e) {
             log.debug("Consumer metrics not available now: {}", e.toString());
           }
         },
         system.executionContext());
     log.info("Registry ingest started: topic {}, group {}", kafka.deviceEventsTopic(), settings.consumerGroupId());
-    return new DeviceEventsIngest(control, crashSwitch, streamDone, deadLetterProducer, lagMetrics, lagPolling);
+    return new DeviceEventsIngest(control, crashSwitch, streamDone, deadLetterProducer, lagMetrics, lagPolling, admin);
+  }
+
+  private static Admin admin(KafkaSettings kafka) {
+    Map<String, Object> properties = new HashMap<>(kafka.clientProperties());
+    properties.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+    properties.put(AdminClientConfig.CLIENT_ID_CONFIG, "fleetplane-registry-lag");
+    return Admin.create(properties);
+  }
+
+  /**
+   * Log-end minus committed offset for the partitions this node holds; a partition the group never
+   * committed counts from its earliest offset.
+   */
+  private static CompletionStage<Void> readLag(Admin admin, String groupId, Set<TopicPartition> partitions,
+      ConsumerLagMetrics lagMetrics) {
+    if (partitions.isEmpty()) {
+      lagMetrics.recordLag(Map.of(), Map.of());
+      return CompletableFuture.completedFuture(null);
+    }
+    Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+    Map<TopicPartition, OffsetSpec> earliest = new HashMap<>();
+    partitions.forEach(tp -> {
+      latest.put(tp, OffsetSpec.latest());
+      earliest.put(tp, OffsetSpec.earliest());
+    });
+    ListConsumerGroupOffsetsSpec held = new ListConsumerGroupOffsetsSpec().topicPartitions(partitions);
+    var committedFuture = admin.listConsumerGroupOffsets(Map.of(groupId, held))
+        .partitionsToOffsetAndMetadata(groupId).toCompletionStage();
+    var endsFuture = admin.listOffsets(latest).all().toCompletionStage();
+    var startsFuture = admin.listOffsets(earliest).all().toCompletionStage();
+    return committedFuture.thenCompose(committed -> endsFuture.thenCombine(startsFuture, (ends, starts) -> {
+      Map<TopicPartition, Long> endOffsets = new HashMap<>();
+      Map<TopicPartition, Long> committedOffsets = new HashMap<>();
+      for (TopicPartition tp : partitions) {
+        endOffsets.put(tp, ends.get(tp).offset());
+        OffsetAndMetadata offset = committed.get(tp);
+        committedOffsets.put(tp, offset == null ? starts.get(tp).offset() : offset.offset());
+      }
+      lagMetrics.recordLag(endOffsets, committedOffsets);
+      return null;
+    }));
   }
 
   /**
@@ -277,6 +339,7 @@ public final class DeviceEventsIngest {
           return Done.getInstance();
         })
         .thenCompose(done -> deadLetterProducer.close())
+        .whenComplete((done, error) -> admin.close(Duration.ofSeconds(5)))
         .thenApply(done -> {
           log.info("Registry ingest stopped");
           return Done.getInstance();

@@ -89,6 +89,8 @@ class IngestBurstIT {
       // Fetched from Kafka but not yet persisted: what the node holds of the burst in memory.
       AtomicLong peakHeld = new AtomicLong();
       AtomicLong peakHeapMiB = new AtomicLong();
+      // The lag the node itself reports (what the canary and operators read).
+      AtomicLong peakReportedLag = new AtomicLong();
       long restartsBefore = Metrics.count(DeviceEventsIngest.METRIC_RESTARTS, Map.of());
       // A restarted consumer counts its fetches from 0 again: add up over consumers. Touched only
       // by the sampler's one thread: {fetched by earlier consumers, last fetched}.
@@ -100,6 +102,7 @@ class IngestBurstIT {
         }
         fetchedSoFar[1] = fetched;
         peakHeld.accumulateAndGet(fetchedSoFar[0] + fetched - (processed() - processedBefore), Math::max);
+        peakReportedLag.accumulateAndGet(ingest.lag().sum(), Math::max);
         peakHeapMiB.accumulateAndGet(
             ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() >> 20, Math::max);
       }, 0, 50, TimeUnit.MILLISECONDS);
@@ -140,6 +143,12 @@ class IngestBurstIT {
       sampler.shutdown();
       assertTrue(sampler.awaitTermination(10, TimeUnit.SECONDS), "the sampler stops");
       assertEquals(0, lagSeen[0], "the group's lag returns to zero");
+      // The node's own lag figure follows the group's committed offsets: it saw the backlog (a
+      // figure from the client's fetch position stayed near zero while the consumer was
+      // back-pressured) and reads zero again once everything is committed.
+      assertTrue(peakReportedLag.get() > 1_000,
+          "the node reported the burst's backlog as lag (peak " + peakReportedLag.get() + ", Kafka's view " + peakLag + ")");
+      await("the node's reported lag is back to zero", Duration.ofSeconds(30), () -> ingest.lag().sum() == 0);
       // Every session holds exactly its 10 updates, the last one winning. (The stream's "applied"
       // count can fall short of this after a restart: a session may persist a record whose ask
       // already timed out, and then ignores its redelivery.)
@@ -155,10 +164,10 @@ class IngestBurstIT {
       long restarts = Metrics.count(DeviceEventsIngest.METRIC_RESTARTS, Map.of()) - restartsBefore;
       assertTrue(restarts > 0 || redelivered == 0, "without a restart nothing is redelivered (" + redelivered + ")");
       long heapAfter = retainedHeapMiB();
-      log.info("Burst: {} records, published in {} ms, lag zero after {} ms more; peak lag {} (AdminClient, sampled),"
+      log.info("Burst: {} records, published in {} ms, lag zero after {} ms more; peak lag {} (AdminClient, sampled), {} (node's gauge),"
               + " peak held in memory {} records, heap retained {} -> {} MiB, peak used {} MiB,"
               + " consumer restarts {}, records redelivered and ignored {}",
-          RECORDS, (published - start) / 1_000_000, (drained - published) / 1_000_000, peakLag, peakHeld.get(),
+          RECORDS, (published - start) / 1_000_000, (drained - published) / 1_000_000, peakLag, peakReportedLag.get(), peakHeld.get(),
           heapBefore, heapAfter, peakHeapMiB.get(), restarts, redelivered);
 
       // The measure below must be live: the current consumer's fetch count reaches the metrics.
