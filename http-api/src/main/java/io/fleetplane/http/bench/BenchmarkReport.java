@@ -48,6 +48,22 @@ public final class BenchmarkReport {
     return md.toString();
   }
 
+  /**
+   * The closing section of a suite run: how long each scenario took (the suite's budget is 15
+   * minutes on 2 cores), each scenario's own section above holds its figures and exact command.
+   */
+  public static String suiteSummary(String command, Map<String, Long> tookSeconds) {
+    long total = tookSeconds.values().stream().mapToLong(Long::longValue).sum();
+    StringBuilder md = new StringBuilder(header("Suite run: " + tookSeconds.size() + " scenarios", command,
+        "Scenarios ran one after another in this invocation with the suite's sizes (Launcher.Bench.SUITE_SIZES)"
+            + " unless given on the command line; the sections above, with the same date and git revision,"
+            + " hold their figures and the exact per-scenario command."))
+        .append("| scenario | took s |\n|---|---|\n");
+    tookSeconds.forEach((scenario, seconds) -> md.append("| ").append(scenario).append(" | ").append(seconds).append(" |\n"));
+    md.append(String.format(Locale.ROOT, "| **total** | **%d (%.1f min)** |%n", total, total / 60.0));
+    return md.toString();
+  }
+
   /** The section heading: what ran, how to run it again, on what machine, at which revision. */
   static String header(String title, String command, String notes) {
     return "\n## " + title + " (" + LocalDate.now() + ")\n\n"
