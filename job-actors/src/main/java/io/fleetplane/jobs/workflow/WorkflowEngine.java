@@ -147,14 +147,21 @@ public final class WorkflowEngine {
    * @param params overrides of the definition's declared params (undeclared names are rejected)
    * @param requestId de-duplication key: the same (workflow, requestId) always names one instance
    */
+  /**
+   * The id of the instance a start with this requestId names: a trigger (a schedule's fire time, a
+   * signal) can record which instance it starts before starting it.
+   */
+  public static String instanceIdFor(String workflowId, String requestId) {
+    return UUID.nameUUIDFromBytes((workflowId + "\n" + requestId).getBytes(StandardCharsets.UTF_8)).toString();
+  }
+
   public CompletionStage<InstanceView> startInstance(String workflowId, Optional<Integer> version,
       Map<String, JsonNode> params, Optional<String> requestId) {
     return store.get(workflowId, version).thenCompose(found -> {
       StoredDefinition d = found.orElseThrow(() -> new WorkflowNotFoundException("workflow " + workflowId
           + version.map(v -> " version " + v).orElse("") + " does not exist"));
       Map<String, JsonNode> merged = mergeParams(d, params);
-      String instanceId = requestId
-          .map(r -> UUID.nameUUIDFromBytes((workflowId + "\n" + r).getBytes(StandardCharsets.UTF_8)).toString())
+      String instanceId = requestId.map(r -> instanceIdFor(workflowId, r))
           .orElseGet(() -> UUID.randomUUID().toString());
       return store.markActive(instanceId, workflowId).thenCompose(x -> admit(d, instanceId)).thenCompose(queued ->
           sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId)

@@ -127,7 +127,21 @@ class WorkflowScheduleIT {
       assertFalse(skip.isEmpty());
 
       // The scheduler's own records agree, and lineage answers "which schedule started this instance".
-      assertEquals(allTimes.size(), WorkflowFixture.await(schedules2.fires("tick", all.scheduleId(), 1000)).size());
+      // Fires are recorded before their start: a fire recorded just before disabling may never
+      // start, and then says why; every other fire started the instance it names.
+      var fires = WorkflowFixture.await(schedules2.fires("tick", all.scheduleId(), 1000));
+      var startedFires = fires.stream().filter(f -> f.startedAt() != null && f.startError() == null).toList();
+      assertEquals(allTimes.size(), startedFires.size(), "one started fire per instance");
+      for (var f : startedFires) {
+        assertTrue(instances.containsKey(f.instanceId()), "the fire names the instance it started: " + f);
+        assertFalse(f.firedAt().isAfter(f.startedAt()), "recorded before started: " + f);
+      }
+      for (var f : fires) {
+        if (!startedFires.contains(f)) {
+          assertTrue(f.startError() != null && f.startError().contains("disabled"), "a fire that never started says why: " + f);
+          assertFalse(instances.containsKey(f.instanceId()), "and started nothing: " + f);
+        }
+      }
       String someInstance = instances.keySet().iterator().next();
       var startedBy = WorkflowFixture.await(schedules2.startedBy(someInstance)).orElseThrow();
       assertEquals("tick", startedBy.workflowId());
@@ -137,10 +151,70 @@ class WorkflowScheduleIT {
     }
   }
 
-  /** Waits until the schedule recorded at least {@code n} fires. */
+  /**
+   * A scheduler that recorded a fire and stopped before starting its instance (a crash, a
+   * hand-over) leaves the row unstarted: the next scheduler starts it, once.
+   */
+  @Test
+  void aFireRecordedButNotStartedIsStartedByTheNextScheduler() throws Exception {
+    PostgresEndpoint db = TestPostgres.newSchema();
+    WorkflowFixture.migrate(db);
+    Map<String, Object> config = WorkflowFixture.config(db);
+    ActorSystem<Void> node1 = WorkflowFixture.startSystem(config);
+    ScheduleView yearly;
+    try {
+      WorkflowEngine engine1 = WorkflowEngine.start(node1);
+      WorkflowSchedules schedules1 = WorkflowSchedules.start(node1);
+      WorkflowFixture.store(engine1, """
+          id: tick
+          owner: it
+          steps:
+            - {id: a, type: noop}
+          """);
+      yearly = WorkflowFixture.await(schedules1.create("tick", new ScheduleRequest("0 0 0 1 1 *",
+          Optional.of("UTC"), Optional.of("skip"), Optional.empty(), Map.of(), true)));
+    } finally {
+      WorkflowFixture.stop(node1);
+    }
+    // What the crashed scheduler left: the fire recorded (watermark past it), no instance yet.
+    Instant scheduled = Instant.now().minusSeconds(5).truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
+    String requestId = WorkflowScheduler.requestId(yearly.scheduleId(), scheduled);
+    String instanceId = WorkflowEngine.instanceIdFor("tick", requestId);
+    try (Connection c = DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password());
+        var ps = c.prepareStatement("INSERT INTO workflow_schedule_fire (schedule_id, scheduled_time, instance_id,"
+            + " fired_at) VALUES (?, ?, ?, ?)")) {
+      ps.setString(1, yearly.scheduleId());
+      ps.setTimestamp(2, java.sql.Timestamp.from(scheduled));
+      ps.setString(3, instanceId);
+      ps.setTimestamp(4, java.sql.Timestamp.from(scheduled.plusMillis(20)));
+      ps.executeUpdate();
+    }
+    assertFalse(instances(db).containsKey(instanceId));
+
+    ActorSystem<Void> node2 = WorkflowFixture.startSystem(config);
+    try {
+      WorkflowEngine engine2 = WorkflowEngine.start(node2);
+      WorkflowSchedules schedules2 = WorkflowSchedules.start(node2);
+      Eventually.await(Duration.ofSeconds(30), () -> WorkflowFixture.await(schedules2.fires("tick",
+              yearly.scheduleId(), 10)).stream().anyMatch(f -> f.startedAt() != null),
+          () -> "the recorded fire is started by the next scheduler");
+      var fire = WorkflowFixture.await(schedules2.fires("tick", yearly.scheduleId(), 10)).get(0);
+      assertEquals(instanceId, fire.instanceId());
+      assertEquals(null, fire.startError());
+      WorkflowInstance.InstanceView view = WorkflowFixture.view(engine2, instanceId).orElseThrow();
+      assertEquals(Optional.of(requestId), view.requestId());
+      assertEquals(Map.of(instanceId, "WorkflowInstance|" + instanceId), awaitStableInstances(db),
+          "exactly the one instance the fire names");
+    } finally {
+      WorkflowFixture.stop(node2);
+    }
+  }
+
+  /** Waits until at least {@code n} of the schedule's fires have started their instance. */
   private static void awaitFires(WorkflowSchedules schedules, ScheduleView s, int n, Duration timeout) {
-    Eventually.await(timeout, () -> WorkflowFixture.await(schedules.fires("tick", s.scheduleId(), n)).size() >= n,
-        () -> n + " fires of " + s.scheduleId());
+    Eventually.await(timeout, () -> WorkflowFixture.await(schedules.fires("tick", s.scheduleId(), 1000)).stream()
+            .filter(f -> f.startedAt() != null && f.startError() == null).count() >= n,
+        () -> n + " started fires of " + s.scheduleId());
   }
 
   /** Pairs [last before, first after] of each run of missing seconds. */

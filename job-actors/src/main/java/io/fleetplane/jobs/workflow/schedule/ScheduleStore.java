@@ -13,10 +13,12 @@ import java.sql.SQLException;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutorService;
@@ -34,13 +36,25 @@ public final class ScheduleStore implements AutoCloseable {
       int maxCatchUp, Map<String, JsonNode> params, boolean enabled, Instant watermark, Instant createdAt,
       Instant updatedAt) {}
 
-  /** One fire time a schedule started, and the instance it started. */
+  /**
+   * One fire time of a schedule: recorded at {@code firedAt} (the trigger, durable), naming the
+   * instance it starts; {@code startedAt} is null until the engine accepted the start, and
+   * {@code startError} says why a fire will never start.
+   */
   public record Fire(String scheduleId, String workflowId, Instant scheduledTime, String instanceId,
-      Instant firedAt) {}
+      Instant firedAt, Instant startedAt, String startError) {}
+
+  /** A fire time to record: the instance id is derived before the start (see the engine). */
+  public record FireIntent(String scheduleId, String workflowId, Instant scheduledTime, String instanceId) {}
+
+  /** A recorded fire's outcome: started, or never to start ({@code error} set). */
+  public record FireOutcome(String scheduleId, Instant scheduledTime, Instant at, String error) {}
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String COLUMNS = "schedule_id, workflow_id, expression, time_zone, catch_up, max_catch_up,"
       + " params, enabled, watermark, created_at, updated_at";
+  private static final String FIRE_COLUMNS = "f.schedule_id, s.workflow_id, f.scheduled_time, f.instance_id,"
+      + " f.fired_at, f.started_at, f.start_error";
 
   private final HikariDataSource dataSource;
   private final ExecutorService executor;
@@ -120,26 +134,37 @@ public final class ScheduleStore implements AutoCloseable {
   }
 
   /**
-   * Records a started fire time and moves the watermark past it, in one transaction. Idempotent:
-   * the same fire time recorded twice keeps the first row.
+   * Records fire times and moves each schedule's watermark past its own, plus past
+   * {@code settleUpTo} (fire times a catch-up policy skipped), in one transaction: after it every
+   * fire time up to a watermark is either recorded or skipped on purpose. Idempotent: a fire time
+   * recorded twice keeps its first row.
    */
-  public CompletionStage<Void> recordFire(String scheduleId, Instant scheduledTime, String instanceId,
-      Instant firedAt) {
+  public CompletionStage<Void> recordFires(List<FireIntent> fires, Map<String, Instant> settleUpTo, Instant firedAt) {
     return async(() -> {
+      Map<String, Instant> watermarks = new HashMap<>(settleUpTo);
+      for (FireIntent f : fires) {
+        watermarks.merge(f.scheduleId(), f.scheduledTime(), (a, b) -> a.isAfter(b) ? a : b);
+      }
       try (Connection c = dataSource.getConnection()) {
         c.setAutoCommit(false);
         try (PreparedStatement fire = c.prepareStatement("INSERT INTO workflow_schedule_fire (schedule_id,"
             + " scheduled_time, instance_id, fired_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
             PreparedStatement mark = c.prepareStatement("UPDATE workflow_schedule SET watermark ="
                 + " GREATEST(watermark, ?) WHERE schedule_id = ?")) {
-          fire.setString(1, scheduleId);
-          fire.setTimestamp(2, Timestamp.from(scheduledTime));
-          fire.setString(3, instanceId);
-          fire.setTimestamp(4, Timestamp.from(firedAt));
-          fire.executeUpdate();
-          mark.setTimestamp(1, Timestamp.from(scheduledTime));
-          mark.setString(2, scheduleId);
-          mark.executeUpdate();
+          for (FireIntent f : fires) {
+            fire.setString(1, f.scheduleId());
+            fire.setTimestamp(2, Timestamp.from(f.scheduledTime()));
+            fire.setString(3, f.instanceId());
+            fire.setTimestamp(4, Timestamp.from(firedAt));
+            fire.addBatch();
+          }
+          fire.executeBatch();
+          for (Map.Entry<String, Instant> w : new TreeMap<>(watermarks).entrySet()) {
+            mark.setTimestamp(1, Timestamp.from(w.getValue()));
+            mark.setString(2, w.getKey());
+            mark.addBatch();
+          }
+          mark.executeBatch();
           c.commit();
         } catch (SQLException e) {
           c.rollback();
@@ -148,6 +173,32 @@ public final class ScheduleStore implements AutoCloseable {
       }
       return null;
     });
+  }
+
+  /** Records fires' outcomes (started, or never to start) in one statement batch. */
+  public CompletionStage<Void> recordOutcomes(List<FireOutcome> outcomes) {
+    return async(() -> {
+      try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
+          "UPDATE workflow_schedule_fire SET started_at = ?, start_error = ? WHERE schedule_id = ?"
+              + " AND scheduled_time = ? AND started_at IS NULL")) {
+        for (FireOutcome o : outcomes) {
+          ps.setTimestamp(1, Timestamp.from(o.at()));
+          ps.setString(2, o.error() == null ? null : o.error().substring(0, Math.min(500, o.error().length())));
+          ps.setString(3, o.scheduleId());
+          ps.setTimestamp(4, Timestamp.from(o.scheduledTime()));
+          ps.addBatch();
+        }
+        ps.executeBatch();
+      }
+      return null;
+    });
+  }
+
+  /** Recorded fires whose instance has not started yet, oldest first (what a new scheduler re-drives). */
+  public CompletionStage<List<Fire>> unstarted() {
+    return async(() -> fireQuery("SELECT " + FIRE_COLUMNS + " FROM workflow_schedule_fire f"
+        + " LEFT JOIN workflow_schedule s USING (schedule_id) WHERE f.started_at IS NULL"
+        + " ORDER BY f.scheduled_time, f.schedule_id"));
   }
 
   /** Moves the watermark (fire times up to {@code upTo} were skipped on purpose or failed for good). */
@@ -161,14 +212,14 @@ public final class ScheduleStore implements AutoCloseable {
 
   /** The latest fires of a schedule, newest first. */
   public CompletionStage<List<Fire>> fires(String scheduleId, int limit) {
-    return async(() -> fireQuery("SELECT f.schedule_id, s.workflow_id, f.scheduled_time, f.instance_id, f.fired_at"
+    return async(() -> fireQuery("SELECT " + FIRE_COLUMNS
         + " FROM workflow_schedule_fire f JOIN workflow_schedule s USING (schedule_id) WHERE f.schedule_id = ?"
         + " ORDER BY f.scheduled_time DESC LIMIT " + limit, scheduleId));
   }
 
   /** Which schedule started an instance (lineage, instance -> trigger). */
   public CompletionStage<Optional<Fire>> fireOf(String instanceId) {
-    return async(() -> fireQuery("SELECT f.schedule_id, s.workflow_id, f.scheduled_time, f.instance_id, f.fired_at"
+    return async(() -> fireQuery("SELECT " + FIRE_COLUMNS
         + " FROM workflow_schedule_fire f LEFT JOIN workflow_schedule s USING (schedule_id) WHERE f.instance_id = ?",
         instanceId).stream().findFirst());
   }
@@ -179,8 +230,9 @@ public final class ScheduleStore implements AutoCloseable {
       List<Fire> out = new ArrayList<>();
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
+          Timestamp started = rs.getTimestamp(6);
           out.add(new Fire(rs.getString(1), rs.getString(2), rs.getTimestamp(3).toInstant(), rs.getString(4),
-              rs.getTimestamp(5).toInstant()));
+              rs.getTimestamp(5).toInstant(), started == null ? null : started.toInstant(), rs.getString(7)));
         }
       }
       return out;
