@@ -149,8 +149,11 @@ public final class ScheduleStore implements AutoCloseable {
         c.setAutoCommit(false);
         try (PreparedStatement fire = c.prepareStatement("INSERT INTO workflow_schedule_fire (schedule_id,"
             + " scheduled_time, instance_id, fired_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
-            PreparedStatement mark = c.prepareStatement("UPDATE workflow_schedule SET watermark ="
-                + " GREATEST(watermark, ?) WHERE schedule_id = ?")) {
+            // One statement for every schedule's watermark (a batch of single-row updates costs a
+            // round trip each).
+            PreparedStatement mark = c.prepareStatement("UPDATE workflow_schedule s SET watermark ="
+                + " GREATEST(s.watermark, v.w) FROM unnest(?::varchar[], ?::timestamptz[]) AS v(id, w)"
+                + " WHERE s.schedule_id = v.id")) {
           for (FireIntent f : fires) {
             fire.setString(1, f.scheduleId());
             fire.setTimestamp(2, Timestamp.from(f.scheduledTime()));
@@ -159,12 +162,11 @@ public final class ScheduleStore implements AutoCloseable {
             fire.addBatch();
           }
           fire.executeBatch();
-          for (Map.Entry<String, Instant> w : new TreeMap<>(watermarks).entrySet()) {
-            mark.setTimestamp(1, Timestamp.from(w.getValue()));
-            mark.setString(2, w.getKey());
-            mark.addBatch();
-          }
-          mark.executeBatch();
+          // Sorted: concurrent writers lock the rows in the same order.
+          TreeMap<String, Instant> sorted = new TreeMap<>(watermarks);
+          mark.setArray(1, c.createArrayOf("varchar", sorted.keySet().toArray()));
+          mark.setArray(2, c.createArrayOf("timestamptz", sorted.values().stream().map(Timestamp::from).toArray()));
+          mark.executeUpdate();
           c.commit();
         } catch (SQLException e) {
           c.rollback();
@@ -179,16 +181,16 @@ public final class ScheduleStore implements AutoCloseable {
   public CompletionStage<Void> recordOutcomes(List<FireOutcome> outcomes) {
     return async(() -> {
       try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(
-          "UPDATE workflow_schedule_fire SET started_at = ?, start_error = ? WHERE schedule_id = ?"
-              + " AND scheduled_time = ? AND started_at IS NULL")) {
-        for (FireOutcome o : outcomes) {
-          ps.setTimestamp(1, Timestamp.from(o.at()));
-          ps.setString(2, o.error() == null ? null : o.error().substring(0, Math.min(500, o.error().length())));
-          ps.setString(3, o.scheduleId());
-          ps.setTimestamp(4, Timestamp.from(o.scheduledTime()));
-          ps.addBatch();
-        }
-        ps.executeBatch();
+          "UPDATE workflow_schedule_fire f SET started_at = v.at, start_error = v.err"
+              + " FROM unnest(?::varchar[], ?::timestamptz[], ?::timestamptz[], ?::varchar[]) AS v(id, t, at, err)"
+              + " WHERE f.schedule_id = v.id AND f.scheduled_time = v.t AND f.started_at IS NULL")) {
+        ps.setArray(1, c.createArrayOf("varchar", outcomes.stream().map(FireOutcome::scheduleId).toArray()));
+        ps.setArray(2, c.createArrayOf("timestamptz",
+            outcomes.stream().map(o -> Timestamp.from(o.scheduledTime())).toArray()));
+        ps.setArray(3, c.createArrayOf("timestamptz", outcomes.stream().map(o -> Timestamp.from(o.at())).toArray()));
+        ps.setArray(4, c.createArrayOf("varchar", outcomes.stream()
+            .map(o -> o.error() == null ? null : o.error().substring(0, Math.min(500, o.error().length()))).toArray()));
+        ps.executeUpdate();
       }
       return null;
     });
