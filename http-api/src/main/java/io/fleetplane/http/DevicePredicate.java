@@ -35,6 +35,7 @@ record DevicePredicate(Filter scope, Filter match, String quantifier, BigDecimal
   static final String NOT_FOUND = "predicate.not-found";
   static final String ID_INVALID = "predicate.id-invalid";
   static final String NAME_TAKEN = "predicate.name-taken";
+  static final String FLEET_TOKEN_REQUIRED = "predicate.fleet-token-required";
 
   static final String ALL = "all";
   static final String FRACTION = "fraction";

@@ -34,7 +34,7 @@ final class DevicePredicateRoutes extends AllDirectives {
 
   /** {@code /signals/predicates...}; must come before {@code /signals/{signalId}}. */
   Route routes() {
-    return pathPrefix("signals", () -> pathPrefix("predicates", () -> concat(
+    return pathPrefix("signals", () -> pathPrefix("predicates", () -> fleetWide(() -> concat(
         pathEndOrSingleSlash(() -> concat(
             post(() -> body.as(JsonNode.class, this::register)),
             get(() -> respond(predicates.list().thenApply(l -> Map.of("predicates", l.stream()
@@ -51,7 +51,24 @@ final class DevicePredicateRoutes extends AllDirectives {
                 return r.get() ? complete(HttpResponse.create().withStatus(StatusCodes.NO_CONTENT))
                     : failure(notFound(id));
               })));
-        }))));
+        })))));
+  }
+
+  /**
+   * Predicates count the whole fleet and their signals carry the counts: a token limited to some
+   * RAEs could learn about others' devices through them, so only a token for every RAE may use
+   * these routes (403 {@value DevicePredicate#FLEET_TOKEN_REQUIRED}). No caller on the request means
+   * no authentication in front of the routes (route tests), not a limited token.
+   */
+  private Route fleetWide(java.util.function.Supplier<Route> inner) {
+    return optionalAttribute(io.fleetplane.http.auth.Authorization.CALLER, caller -> {
+      if (caller.isPresent() && !caller.get().allRaes()) {
+        return complete(WorkflowRoutes.problem(StatusCodes.FORBIDDEN, DevicePredicate.FLEET_TOKEN_REQUIRED,
+            "Device-state predicates count every RAE's devices: they need a token for every RAE (raes [\"*\"]);"
+                + " yours covers " + caller.get().raeSerials() + ".", null));
+      }
+      return inner.get();
+    });
   }
 
   private Route register(JsonNode request) {

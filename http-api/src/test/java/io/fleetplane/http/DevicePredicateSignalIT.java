@@ -97,6 +97,10 @@ class DevicePredicateSignalIT {
     String id = NodeFixture.json(created).get("predicateId").asText();
     String path = "/api/v1/signals/predicates/" + id;
     assertEquals(path, created.headers().firstValue("location").orElseThrow());
+    HttpResponse<String> again = call("POST", "/api/v1/signals/predicates", "application/json", """
+        {"name": "fleet-available", "signal": "other", "match": {"testState": "x"}, "quantifier": "all"}""");
+    assertEquals(409, again.statusCode(), again.body());
+    assertEquals("predicate.name-taken", NodeFixture.json(again).get("code").asText());
 
     // 18 of 20 (90%): evaluated, not satisfied, nothing emitted.
     for (int i = 0; i < 18; i++) {
