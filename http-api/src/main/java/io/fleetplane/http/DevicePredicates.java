@@ -166,8 +166,9 @@ final class DevicePredicates {
           } else if (!holds && p.satisfied()) {
             transition = store.rearm(p.predicateId(), p.generation()).thenAccept(rearmed -> {
               if (rearmed) {
-                log.info("Device predicate {} ({}) no longer holds ({} of {} sessions match): re-armed",
-                    p.predicateId(), p.name(), count.matching(), count.total());
+                log.info("Device predicate {} ({}) no longer holds ({} of {} sessions match, at least {} needed):"
+                    + " re-armed", p.predicateId(), p.name(), count.matching(), count.total(),
+                    p.predicate().minDevices());
               }
             });
           } else {
