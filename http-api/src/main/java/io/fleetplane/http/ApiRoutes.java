@@ -27,12 +27,13 @@ final class ApiRoutes extends AllDirectives {
   private final WorkflowRoutes workflows;
   private final ScheduleRoutes schedules;
   private final SignalRoutes signals;
+  private final DevicePredicateRoutes predicates;
 
   private final Route canary;
   private final CommandRoutes commands;
 
   ApiRoutes(ActorSystem<?> system, NodeSettings settings, HealthRoutes health, DeviceQueries deviceQueries,
-      Route canary, io.fleetplane.http.commands.DeviceCommands deviceCommands) {
+      Route canary, io.fleetplane.http.commands.DeviceCommands deviceCommands, DevicePredicates devicePredicates) {
     // Every /api/v1 route is wrapped in this directive; /health and /metrics stay open.
     Authorization auth = Authorization.fromSettings(AuthSettings.fromConfig(system.settings().config()));
     this.devices = new DeviceRoutes(system, settings.askTimeout(),
@@ -46,6 +47,7 @@ final class ApiRoutes extends AllDirectives {
         io.fleetplane.jobs.workflow.signal.WorkflowSignals.get(system), JsonBody.fromConfig(system.settings().config()));
     this.signals = new SignalRoutes(io.fleetplane.jobs.workflow.signal.WorkflowSignals.get(system),
         JsonBody.fromConfig(system.settings().config()));
+    this.predicates = new DevicePredicateRoutes(devicePredicates, JsonBody.fromConfig(system.settings().config()));
     this.canary = canary;
     this.commands = new CommandRoutes(system, settings.askTimeout(), deviceCommands, auth);
   }
@@ -55,7 +57,8 @@ final class ApiRoutes extends AllDirectives {
     // built inside one is rebuilt for every request it serves (see ErrorHandling.wrap).
     Route distributionApi = distributions.apiRoutes();
     Route workflowApi = concat(schedules.routes(), signals.subscriptionRoutes(), workflows.routes());
-    Route signalApi = signals.signalRoutes();
+    // Predicates first: "/signals/predicates" would otherwise read as the signal id "predicates".
+    Route signalApi = concat(predicates.routes(), signals.signalRoutes());
     Route v1 = concat(
         // Open on purpose: the contract is no secret, and clients need it before they have a token.
         path("openapi.json", () -> get(() -> getFromResource(OPENAPI_RESOURCE, ContentTypes.APPLICATION_JSON))),

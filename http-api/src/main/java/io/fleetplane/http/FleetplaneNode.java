@@ -82,6 +82,10 @@ public final class FleetplaneNode {
             "stop-signals-consumer", source::stop);
       }
       DeviceReadSide readSide = DeviceReadSide.start(system, persistence, ReadSideSettings.fromConfig(config));
+      // Signal sources beyond HTTP and Kafka: device-state predicates over the read side, and
+      // distribution jobs reaching a terminal state.
+      DevicePredicates predicates = DevicePredicates.start(system, readSide.queries(), signals);
+      DistributionCompletionSignals.start(system, io.fleetplane.jobs.distribution.Distributions.get(system), signals);
       Optional<DeviceEventsIngest> ingest = node.runRegistry()
           ? Optional.of(DeviceEventsIngest.start(system, RegistrySettings.fromConfig(config), kafka))
           : Optional.empty();
@@ -98,7 +102,7 @@ public final class FleetplaneNode {
       HealthRoutes health = new HealthRoutes(system, persistence, bridge, commands, ingest);
       NodeCanary canary = new NodeCanary(system, config);
       ApiRoutes routes = new ApiRoutes(system, node, health, readSide.queries(), canary.routes(),
-          deviceCommands);
+          deviceCommands, predicates);
       ServerBinding binding = await(Http.get(system)
           .newServerAt(node.httpHost(), node.httpPort())
           .bind(routes.routes()));

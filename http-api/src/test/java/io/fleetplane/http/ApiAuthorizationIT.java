@@ -53,7 +53,9 @@ class ApiAuthorizationIT {
     /** The SSE stream: only the caller's RAEs' events ({@link #theEventStreamShowsOnlyTheCallersRaes}). */
     STREAM_FILTERED,
     /** Not RAE-scoped (jobs, workflows, canary): the scope alone decides. */
-    NOT_RAE_SCOPED
+    NOT_RAE_SCOPED,
+    /** Fleet-wide aggregates (device-state predicates): the scope and a token for every RAE. */
+    ALL_RAES
   }
 
   /** A concrete request: path (with query), and a body with its content type for writes. */
@@ -108,6 +110,7 @@ class ApiAuthorizationIT {
   private static String instanceId;
   private static String scheduleId;
   private static String subscriptionId;
+  private static String predicateId;
   private static final String SIGNAL_ID = "matrix-ping-1";
 
   @BeforeAll
@@ -162,6 +165,7 @@ class ApiAuthorizationIT {
     instanceId = newInstance("matrix");
     scheduleId = newSchedule();
     subscriptionId = newSubscription();
+    predicateId = newPredicate();
     expect(201, send("POST", Call.json("/api/v1/signals", "{\"signalId\":\"" + SIGNAL_ID
         + "\",\"name\":\"matrix-ping\"}"), TestTokens.admin()));
 
@@ -258,6 +262,14 @@ class ApiAuthorizationIT {
             () -> Call.json("/api/v1/signals", "{\"name\":\"matrix-ping\"}")),
         new Row("GET", "/api/v1/signals/{signalId}", Scope.WORKFLOWS_READ, RaeRule.NOT_RAE_SCOPED, 200,
             () -> Call.of("/api/v1/signals/" + SIGNAL_ID)),
+        new Row("POST", "/api/v1/signals/predicates", Scope.WORKFLOWS_WRITE, RaeRule.ALL_RAES, 201,
+            () -> Call.json("/api/v1/signals/predicates", predicateBody())),
+        new Row("GET", "/api/v1/signals/predicates", Scope.WORKFLOWS_READ, RaeRule.ALL_RAES, 200,
+            () -> Call.of("/api/v1/signals/predicates")),
+        new Row("GET", "/api/v1/signals/predicates/{predicateId}", Scope.WORKFLOWS_READ, RaeRule.ALL_RAES, 200,
+            () -> Call.of("/api/v1/signals/predicates/" + predicateId)),
+        new Row("DELETE", "/api/v1/signals/predicates/{predicateId}", Scope.WORKFLOWS_WRITE, RaeRule.ALL_RAES,
+            204, () -> Call.of("/api/v1/signals/predicates/" + newPredicate())),
         new Row("POST", "/api/v1/workflows/{workflowId}/subscriptions", Scope.WORKFLOWS_WRITE,
             RaeRule.NOT_RAE_SCOPED, 201, () -> Call.json(wf + "/subscriptions", SUBSCRIPTION_BODY)),
         new Row("GET", "/api/v1/workflows/{workflowId}/subscriptions", Scope.WORKFLOWS_READ,
@@ -361,7 +373,7 @@ class ApiAuthorizationIT {
   void theRightTokenGetsTheRoutesAnswerAndAdminImpliesEveryScope() throws Exception {
     List<String> failures = new ArrayList<>();
     for (Row row : ROWS) {
-      String exact = TestTokens.token(Set.of(row.scope()), List.of("RAE-A"));
+      String exact = TestTokens.token(Set.of(row.scope()), List.of(row.rae() == RaeRule.ALL_RAES ? "*" : "RAE-A"));
       for (String token : List.of(exact, TestTokens.admin())) {
         HttpResponse<String> response = send(row.method(), row.fixture().make(), token);
         if (response.statusCode() != row.ok()) {
@@ -409,6 +421,19 @@ class ApiAuthorizationIT {
       String noRaes = TestTokens.token(Set.of(row.scope()), List.of());
       HttpResponse<String> response = send(row.method(), row.fixture().make(), noRaes);
       assertEquals(row.ok(), response.statusCode(), row + " with a token of no RAEs: " + response.body());
+    }
+  }
+
+  @Test
+  void fleetWideRoutesRefuseTokensLimitedToSomeRaes() throws Exception {
+    for (Row row : ROWS) {
+      if (row.rae() != RaeRule.ALL_RAES) {
+        continue;
+      }
+      for (List<String> raes : List.of(List.of("RAE-A"), List.of("RAE-A", "RAE-B"), List.<String>of())) {
+        HttpResponse<String> response = send(row.method(), row.fixture().make(), TestTokens.token(Set.of(row.scope()), raes));
+        assertProblem(response, 403, "predicate.fleet-token-required", row + " with raes " + raes);
+      }
     }
   }
 
@@ -497,6 +522,19 @@ class ApiAuthorizationIT {
   private static String newSchedule() throws Exception {
     return json(expect(201, send("POST", Call.json("/api/v1/workflows/matrix/schedules", SCHEDULE_BODY),
         TestTokens.admin()))).get("scheduleId").asText();
+  }
+
+  private static final java.util.concurrent.atomic.AtomicInteger PREDICATES = new java.util.concurrent.atomic.AtomicInteger();
+
+  /** Predicate names are unique: every call names a new one. */
+  private static String predicateBody() {
+    return "{\"name\":\"matrix-" + PREDICATES.incrementAndGet() + "\",\"signal\":\"matrix-fleet\","
+        + "\"match\":{\"testState\":\"available\"},\"quantifier\":\"all\"}";
+  }
+
+  private static String newPredicate() throws Exception {
+    return json(expect(201, send("POST", Call.json("/api/v1/signals/predicates", predicateBody()),
+        TestTokens.admin()))).get("predicateId").asText();
   }
 
   private static String newSubscription() throws Exception {

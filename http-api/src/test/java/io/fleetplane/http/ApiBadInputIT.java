@@ -409,6 +409,43 @@ class ApiBadInputIT {
     cases.add(new Case("POST", "/api/v1/signals", 415, "request.unsupported-media-type", null, "text/plain",
         "{\"name\":\"x\"}".getBytes(StandardCharsets.UTF_8)));
 
+    // Device-state predicates: path ids (UUIDs), then bodies (parsed by DevicePredicate, every
+    // field checked there, so an unknown field is predicate.invalid too).
+    String predicates = "/api/v1/signals/predicates";
+    for (String id : HOSTILE_IDS) {
+      cases.add(new Case("GET", predicates + "/" + id, 400, "predicate.id-invalid", "predicateId"));
+      cases.add(new Case("DELETE", predicates + "/" + id, 400, "predicate.id-invalid", "predicateId"));
+    }
+    cases.add(new Case("GET", predicates + "/" + unknown, 404, "predicate.not-found", null));
+    cases.add(new Case("DELETE", predicates + "/" + unknown, 404, "predicate.not-found", null));
+    String ok = "\"name\":\"p\",\"signal\":\"s\",\"match\":{\"testState\":\"a\"}";
+    cases.add(Case.json("POST", predicates, "{not json", 400, "request.json-malformed", null));
+    cases.add(Case.json("POST", predicates, "[]", 400, "predicate.invalid", null));
+    cases.add(Case.json("POST", predicates, "{" + ok + ",\"quantifier\":\"all\",\"colour\":1}", 400,
+        "predicate.invalid", "colour"));
+    cases.add(Case.json("POST", predicates, "{\"name\":7,\"signal\":\"s\",\"match\":{\"testState\":\"a\"},"
+        + "\"quantifier\":\"all\"}", 400, "predicate.invalid", "name"));
+    cases.add(Case.json("POST", predicates, "{\"name\":\"a\\u0000b\",\"signal\":\"s\",\"match\":{\"testState\":\"a\"},"
+        + "\"quantifier\":\"all\"}", 400, "predicate.invalid", "name"));
+    cases.add(Case.json("POST", predicates, "{\"name\":\"p\",\"signal\":\"s\",\"quantifier\":\"all\"}", 400,
+        "predicate.invalid", "match"));
+    cases.add(Case.json("POST", predicates, "{" + ok + "}", 400, "predicate.invalid", "quantifier"));
+    cases.add(Case.json("POST", predicates, "{" + ok + ",\"quantifier\":\"fraction\",\"threshold\":1e300}", 400,
+        "predicate.invalid", "threshold"));
+    cases.add(Case.json("POST", predicates, "{" + ok + ",\"quantifier\":\"fraction\",\"threshold\":\"95%\"}", 400,
+        "predicate.invalid", "threshold"));
+    cases.add(Case.json("POST", predicates, "{" + ok + ",\"quantifier\":\"all\",\"minDevices\":99999999999}", 400,
+        "predicate.invalid", "minDevices"));
+    cases.add(Case.json("POST", predicates, "{" + ok + ",\"quantifier\":\"all\",\"scope\":{\"testState\":\"b\"}}",
+        400, "predicate.invalid", "match.testState"));
+    cases.add(Case.json("POST", predicates, "{\"name\":\"p\",\"signal\":\"s\",\"match\":{\"connection\":\"ONLINE\"},"
+        + "\"quantifier\":\"all\"}", 400, "predicate.invalid", "match.connection"));
+    cases.add(Case.json("POST", predicates, "{\"name\":\"p\",\"signal\":\"s\",\"match\":{\"attributes\":{\"fw\":{}}},"
+        + "\"quantifier\":\"all\"}", 400, "predicate.invalid", "match.attributes.fw"));
+    cases.add(Case.json("POST", predicates, huge, 413, "payload.too-large", null));
+    cases.add(new Case("POST", predicates, 415, "request.unsupported-media-type", null, "text/plain",
+        ("{" + ok + ",\"quantifier\":\"all\"}").getBytes(StandardCharsets.UTF_8)));
+
     // Subscription bodies.
     cases.add(Case.json("POST", subscriptions, "{not json", 400, "request.json-malformed", null));
     cases.add(Case.json("POST", subscriptions, "{\"signal\":\"x\",\"colour\":1}", 400, "request.invalid", "colour"));

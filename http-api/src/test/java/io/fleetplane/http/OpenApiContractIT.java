@@ -118,6 +118,11 @@ class OpenApiContractIT {
         "{\"signalId\": \"openapi-contract-1\", \"name\": \"openapi-contract\"}".getBytes(StandardCharsets.UTF_8));
     assertEquals(201, signal.statusCode(), signal.body());
     PARAMS.put("signalId", "openapi-contract-1");
+    HttpResponse<String> predicate = send("POST", "/api/v1/signals/predicates", "application/json",
+        ("{\"name\": \"openapi-contract\", \"signal\": \"openapi-contract\", \"match\": {\"testState\": \"idle\"},"
+            + " \"quantifier\": \"all\"}").getBytes(StandardCharsets.UTF_8));
+    assertEquals(201, predicate.statusCode(), predicate.body());
+    PARAMS.put("predicateId", json(predicate).get("predicateId").asText());
   }
 
   @AfterAll

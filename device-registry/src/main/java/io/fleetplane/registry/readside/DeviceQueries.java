@@ -42,6 +42,11 @@ public final class DeviceQueries {
     return blocking(() -> repository.stats(filter, Instant.now()));
   }
 
+  /** Sessions of {@code population} and of {@code matching}, from one snapshot. */
+  public CompletionStage<PopulationCount> count(DeviceFilter population, DeviceFilter matching) {
+    return blocking(() -> repository.count(population, matching, Instant.now()));
+  }
+
   public CompletionStage<ReadSideStatus> status() {
     return blocking(() -> repository.status(Instant.now()));
   }

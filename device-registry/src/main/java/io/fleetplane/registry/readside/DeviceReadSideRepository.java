@@ -251,6 +251,30 @@ public final class DeviceReadSideRepository {
     }
   }
 
+  /**
+   * How many sessions {@code population} covers and how many of those {@code matching} covers,
+   * from one snapshot (device-state predicates compare the two). {@code matching} should be
+   * {@code population} narrowed further, or the fraction means nothing.
+   */
+  public PopulationCount count(DeviceFilter population, DeviceFilter matching, Instant now) throws SQLException {
+    try (Connection c = readSnapshot()) {
+      long total = count(c, population, now);
+      long matched = count(c, matching, now);
+      ReadSideStatus status = status(c, now);
+      c.commit();
+      return new PopulationCount(total, matched, now, status);
+    }
+  }
+
+  private long count(Connection c, DeviceFilter filter, Instant now) throws SQLException {
+    Where where = where(filter, now);
+    try (PreparedStatement ps = prepare(c, "SELECT count(*) FROM device_session s" + where.sql(), where.params);
+         ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
   /** How far the projection is behind the journal. */
   public ReadSideStatus status(Instant now) throws SQLException {
     try (Connection c = readSnapshot()) {
