@@ -70,6 +70,8 @@ public final class WorkflowEngine {
   private final WorkflowDefinitionStore store;
   private final HttpStepClient http = new HttpStepClient();
   private final ClusterSharding sharding;
+  private final akka.actor.typed.ActorRef<StepSlots.Command> slots;
+  private volatile Optional<DeviceCommandGateway> deviceCommands = Optional.empty();
 
   private WorkflowEngine(ActorSystem<?> system, WorkflowSettings settings, WorkflowDefinitionStore store,
       Expressions expressions) {
@@ -78,6 +80,11 @@ public final class WorkflowEngine {
     this.store = store;
     this.expressions = expressions;
     this.sharding = ClusterSharding.get(system);
+    this.slots = system.systemActorOf(StepSlots.create(settings.stepTypeLimits()), "workflow-step-slots",
+        akka.actor.typed.Props.empty());
+    if (!settings.stepTypeLimits().isEmpty()) {
+      log.info("Step type limits on this node: {}", settings.stepTypeLimits());
+    }
   }
 
   /** Starts sharding for instances and wakes every top-level instance that had not finished. */
@@ -138,6 +145,22 @@ public final class WorkflowEngine {
 
   ClusterSharding sharding() {
     return sharding;
+  }
+
+  akka.actor.typed.ActorRef<StepSlots.Command> slots() {
+    return slots;
+  }
+
+  /**
+   * Plugs in how device-command steps reach devices (the node does, once its command API runs).
+   * Until then such steps fail as platform errors, which their retry policy may retry.
+   */
+  public void deviceCommands(DeviceCommandGateway gateway) {
+    this.deviceCommands = Optional.of(gateway);
+  }
+
+  Optional<DeviceCommandGateway> deviceCommands() {
+    return deviceCommands;
   }
 
   /**

@@ -128,6 +128,12 @@ public final class WorkflowInstance
 
   private record InstanceTimedOut(String why) implements Command {}
 
+  /** {@link StepSlots} gave the step attempt {@code key} its slot: run it now. */
+  private record SlotGranted(String key) implements Command {}
+
+  /** Where {@link WorkflowRunGate} holds this queued instance ({@code reply} null: the ask failed). */
+  private record GateLocated(WorkflowRunGate.AdmitReply reply, String error) implements Command {}
+
   private record Passivate(String why) implements Command {}
 
   // ------------------------------------------------------------------------------------ events
@@ -266,6 +272,12 @@ public final class WorkflowInstance
   /** Consecutive failed submits/reads per distribution step#attempt (in memory: a restart starts over). */
   private final Map<String, Integer> distributionErrors = new HashMap<>();
   private static final int DISTRIBUTION_ERROR_BUDGET = 10;
+  /**
+   * Step attempts of limited types waiting for a node slot, key -> step id. In memory like the
+   * limiter: after a restart, recovery re-dispatches them and they ask again.
+   */
+  private final Map<String, String> awaitingSlot = new HashMap<>();
+  private final ActorRef<StepSlots.Granted> slotAdapter;
 
   public static void init(akka.actor.typed.ActorSystem<?> system, WorkflowEngine engine) {
     ClusterSharding.get(system).init(akka.cluster.sharding.typed.javadsl.Entity.of(ENTITY_TYPE_KEY,
@@ -293,6 +305,7 @@ public final class WorkflowInstance
     this.context = context;
     this.timers = timers;
     this.shard = shard;
+    this.slotAdapter = context.messageAdapter(StepSlots.Granted.class, g -> new SlotGranted(g.key()));
   }
 
   @Override
@@ -313,7 +326,10 @@ public final class WorkflowInstance
         })
         .onCommand(Cancel.class, (s, c) -> {
           c.replyTo().tell(StatusReply.error("workflow instance " + instanceId + " does not exist"));
-          return Effect().stop();
+          // Passivate, not stop: a Start may be on its way (a last-only Cancel can overtake it), and
+          // sharding delivers what arrives during passivation to the next incarnation; a stopped
+          // entity's mailbox goes to dead letters.
+          return Effect().none().thenRun(x -> passivate());
         })
         .onCommand(Passivate.class, (s, c) -> Effect().stop())
         // Nothing to run: do not stay in memory (automatic passivation is off for this type).
@@ -339,6 +355,8 @@ public final class WorkflowInstance
         .onCommand(PollDistribution.class, this::onPollDistribution)
         .onCommand(DistributionRead.class, this::onDistributionRead)
         .onCommand(InstanceTimedOut.class, this::onInstanceTimeout)
+        .onCommand(GateLocated.class, this::onGateLocated)
+        .onCommand(SlotGranted.class, this::onSlotGranted)
         .onCommand(Passivate.class, (s, c) -> Effect().stop());
     return builder.build();
   }
@@ -795,12 +813,18 @@ public final class WorkflowInstance
     for (Event e : events) {
       if (e instanceof InstanceStarted && !s.status().terminal()) {
         armInstanceTimeout(s);
+        if (waitsForGate(s)) {
+          locateInGate(s);
+        }
       }
       if (e instanceof StepChanged c) {
         StepRun run = s.step(c.stepId());
         StepDefinition d = s.definition(c.stepId()).orElseThrow();
         Metrics.increment("fleetplane_workflows_step_transitions",
             Map.of("type", d.type().yamlName(), "status", c.status().name().toLowerCase()));
+        if (c.status() != StepStatus.RUNNING) {
+          freeStepSlot(d, c.attempt());
+        }
         if (c.status() == StepStatus.RUNNING && run.status() == StepStatus.RUNNING && run.attempt() == c.attempt()) {
           Metrics.recordTime("fleetplane_workflows_dispatch_delay", Map.of("type", d.type().yamlName()),
               Duration.between(c.at(), Instant.now()));
@@ -849,6 +873,9 @@ public final class WorkflowInstance
       return;
     }
     armInstanceTimeout(s);
+    if (waitsForGate(s)) {
+      locateInGate(s); // the gate's Resume may have been lost with the node
+    }
     for (StepDefinition d : s.spec().steps()) {
       StepRun run = s.step(d.id());
       if (run.status() == StepStatus.RUNNING) {
@@ -865,9 +892,50 @@ public final class WorkflowInstance
     }
   }
 
+  /**
+   * Starts the step's work, or first waits for a node slot when its type is limited
+   * ({@code step-type-limits}); a limited step's own timeout then counts from the slot.
+   */
   private void dispatch(Active s, StepDefinition d, StepRun run) {
+    if (engine.settings().stepTypeLimits().containsKey(d.type())) {
+      String key = idempotencyKey(d.id(), run.attempt());
+      awaitingSlot.put(key, d.id());
+      engine.slots().tell(new StepSlots.Acquire(key, d.type(), slotAdapter, context.getSelf()));
+      return;
+    }
+    execute(s, d, run, false);
+  }
+
+  private Effect<Event, State> onSlotGranted(Active s, SlotGranted g) {
+    String stepId = awaitingSlot.remove(g.key());
+    StepRun run = stepId == null ? null : s.step(stepId);
+    if (run == null || s.status().terminal() || run.status() != StepStatus.RUNNING
+        || !idempotencyKey(stepId, run.attempt()).equals(g.key())) {
+      engine.slots().tell(new StepSlots.Release(g.key())); // the attempt ended while it waited
+      return Effect().none();
+    }
+    StepDefinition d = s.definition(stepId).orElseThrow();
+    context.getLog().debug("Step {} attempt {} of {} got its {} slot", stepId, run.attempt(), instanceId,
+        d.type().yamlName());
+    execute(s, d, run, true);
+    return Effect().none();
+  }
+
+  private void freeStepSlot(StepDefinition d, int attempt) {
+    if (engine.settings().stepTypeLimits().containsKey(d.type())) {
+      String key = idempotencyKey(d.id(), attempt);
+      awaitingSlot.remove(key);
+      engine.slots().tell(new StepSlots.Release(key));
+    }
+  }
+
+  private String idempotencyKey(String stepId, int attempt) {
+    return instanceId + ":" + stepId + ":" + attempt;
+  }
+
+  private void execute(Active s, StepDefinition d, StepRun run, boolean fromSlot) {
     d.timeout().ifPresent(t -> timers.startSingleTimer("timeout-" + d.id(), new StepTimedOut(d.id(), run.attempt()),
-        remaining(run.startedAt().plus(t))));
+        fromSlot ? t : remaining(run.startedAt().plus(t))));
     switch (d.type()) {
       case WAIT -> timers.startSingleTimer("wait-" + d.id(),
           new StepResult(d.id(), run.attempt(), true, NODES.objectNode().put("waitedUntil", run.dueAt().toString()),
@@ -876,6 +944,7 @@ public final class WorkflowInstance
       case SUBWORKFLOW -> resolveSubworkflow(s, d, run.attempt());
       case SIGNAL -> publishSignal(s, d, run.attempt());
       case DISTRIBUTION -> startDistribution(s, d, run.attempt());
+      case DEVICE_COMMAND -> sendDeviceCommand(s, d, run.attempt());
       default -> { }
     }
   }
@@ -1214,6 +1283,140 @@ public final class WorkflowInstance
     });
   }
 
+  /**
+   * Sends the step's command through {@link DeviceCommandGateway} (idempotent on the attempt's
+   * key, so a re-dispatch after a crash waits for the same command instead of sending another).
+   * The reply decides: {@code succeeded} succeeds with the reply's result fields as outputs (plus
+   * {@code commandId} and {@code commandStatus}); the device's {@code failed} or {@code rejected}
+   * is a user error; a timeout, the bridge's or node's rejection and an unreachable control plane
+   * are platform errors.
+   */
+  private void sendDeviceCommand(Active s, StepDefinition d, int attempt) {
+    Optional<DeviceCommandGateway> gateway = engine.deviceCommands();
+    if (gateway.isEmpty()) {
+      context.getSelf().tell(new StepResult(d.id(), attempt, false, null, FailureKind.PLATFORM,
+          "device commands are not available on this node (no DeviceCommandGateway plugged in)"));
+      return;
+    }
+    DeviceCommandGateway.CommandRequest request;
+    try {
+      request = deviceCommandRequest(s, d, attempt);
+    } catch (Expressions.ExpressionException | IllegalArgumentException e) {
+      context.getSelf().tell(new StepResult(d.id(), attempt, false, null, FailureKind.USER,
+          "invalid input: " + e.getMessage()));
+      return;
+    }
+    context.getLog().debug("Device-command step {} attempt {} of {}: '{}' to session {}", d.id(), attempt,
+        instanceId, request.name(), request.deviceSessionId());
+    context.pipeToSelf(gateway.get().send(request), (reply, error) -> {
+      if (error != null) {
+        Throwable cause = causeOf(error);
+        return cause instanceof DeviceCommandGateway.CommandRefusedException
+            ? new StepResult(d.id(), attempt, false, null, FailureKind.USER, "command refused: " + cause.getMessage())
+            : new StepResult(d.id(), attempt, false, null, FailureKind.PLATFORM, "sending command '"
+                + request.name() + "' failed: " + cause.getMessage());
+      }
+      return deviceCommandResult(d.id(), attempt, reply);
+    });
+  }
+
+  private DeviceCommandGateway.CommandRequest deviceCommandRequest(Active s, StepDefinition d, int attempt) {
+    Expressions.Scope scope = scope(s);
+    Map<String, JsonNode> p = new LinkedHashMap<>();
+    d.params().forEach((k, v) -> p.put(k, engine.expressions().resolve(v, scope)));
+    JsonNode session = p.get("deviceSessionId");
+    JsonNode name = p.get("name");
+    if (session == null || !session.isTextual() || session.asText().isBlank()) {
+      throw new IllegalArgumentException("params.deviceSessionId must evaluate to a device session id, was " + session);
+    }
+    if (name == null || !name.isTextual()) {
+      throw new IllegalArgumentException("params.name must evaluate to a string, was " + name);
+    }
+    JsonNode given = p.get("params");
+    ObjectNode commandParams = NODES.objectNode();
+    if (given != null && !given.isNull()) {
+      if (!given.isObject()) {
+        throw new IllegalArgumentException("params.params evaluated to " + given.getNodeType() + ", not a map");
+      }
+      commandParams = (ObjectNode) given;
+    }
+    JsonNode timeoutMs = p.get("timeoutMs");
+    Duration timeout;
+    if (timeoutMs != null && !timeoutMs.isNull()) {
+      if (!timeoutMs.canConvertToLong() || !timeoutMs.isIntegralNumber() || timeoutMs.asLong() < 1) {
+        throw new IllegalArgumentException("params.timeoutMs must evaluate to a whole number of milliseconds >= 1,"
+            + " was " + timeoutMs);
+      }
+      timeout = Duration.ofMillis(timeoutMs.asLong());
+    } else {
+      timeout = d.timeout().orElse(engine.settings().deviceCommandTimeout());
+    }
+    return new DeviceCommandGateway.CommandRequest(session.asText(), name.asText(), commandParams, timeout,
+        idempotencyKey(d.id(), attempt));
+  }
+
+  static StepResult deviceCommandResult(String stepId, int attempt, DeviceCommandGateway.CommandReply reply) {
+    ObjectNode out = NODES.objectNode();
+    if (reply.result() != null && reply.result().isObject()) {
+      out.setAll((ObjectNode) reply.result());
+    } else if (reply.result() != null && !reply.result().isNull()) {
+      out.set("result", reply.result());
+    }
+    out.put("commandId", reply.commandId());
+    out.put("commandStatus", reply.status());
+    reply.errorCode().ifPresent(c -> out.putObject("error").put("code", c)
+        .put("message", reply.errorMessage().orElse("")));
+    if ("succeeded".equals(reply.status())) {
+      return new StepResult(stepId, attempt, true, out, null, null);
+    }
+    String why = "command " + reply.commandId() + " " + reply.status() + " (" + reply.source() + ")"
+        + reply.errorCode().map(c -> ": " + c).orElse("") + reply.errorMessage().map(m -> " " + m).orElse("");
+    boolean userError = "device".equals(reply.source())
+        && ("failed".equals(reply.status()) || "rejected".equals(reply.status()));
+    return new StepResult(stepId, attempt, false, out, userError ? FailureKind.USER : FailureKind.PLATFORM, why);
+  }
+
+  /** Started queued behind the workflow's running limit and never resumed since. */
+  private static boolean waitsForGate(Active s) {
+    return s.spec().queued() && s.status() == InstanceStatus.PAUSED
+        && s.timeline().stream().noneMatch(t -> t.stepId() == null && "RESUMED".equals(t.status()));
+  }
+
+  private void locateInGate(Active s) {
+    context.pipeToSelf(engine.sharding().entityRefFor(WorkflowRunGate.ENTITY_TYPE_KEY, s.spec().workflowId())
+        .<WorkflowRunGate.AdmitReply>ask(reply -> new WorkflowRunGate.Locate(instanceId, reply),
+            engine.settings().askTimeout()),
+        (reply, error) -> new GateLocated(reply, error == null ? null : error.toString()));
+  }
+
+  /**
+   * The gate's answer to a queued start. Admitted: its Resume reached this instance before its
+   * Start did and was dropped, so resume now. Not held: a later last-only start superseded it
+   * before it existed (that Cancel was dropped too), so it ends CANCELLED like any superseded start.
+   */
+  private Effect<Event, State> onGateLocated(Active s, GateLocated g) {
+    if (!waitsForGate(s)) {
+      return Effect().none();
+    }
+    if (g.reply() == null) {
+      // Left PAUSED: the gate resumes it when a slot frees, and a node restart asks again.
+      context.getLog().warn("Could not ask the run gate of {} about queued instance {}: {}", s.spec().workflowId(),
+          instanceId, g.error());
+      return Effect().none();
+    }
+    if (g.reply() instanceof WorkflowRunGate.Admitted) {
+      context.getLog().info("Queued instance {} of {} was admitted before it started; resuming",
+          instanceId, s.spec().workflowId());
+      context.getSelf().tell(new Resume(context.getSystem().ignoreRef()));
+    } else if (g.reply() instanceof WorkflowRunGate.NotHeld) {
+      context.getLog().info("Queued instance {} of {} was superseded before it started; cancelling",
+          instanceId, s.spec().workflowId());
+      context.getSelf().tell(new Cancel("superseded by a later start before this one started: the workflow runs"
+          + " last-only", context.getSystem().ignoreRef()));
+    }
+    return Effect().none();
+  }
+
   private void releaseSlot(Active s) {
     if (s.spec().gated()) {
       engine.sharding().entityRefFor(WorkflowRunGate.ENTITY_TYPE_KEY, s.spec().workflowId())
@@ -1247,6 +1450,14 @@ public final class WorkflowInstance
           l.succeeded(), l.failed(), l.running(), iterationPrefix(d.id(), run.attempt())));
       Optional<String> child = d.type() == StepType.SUBWORKFLOW && run.attempt() > 0
           ? Optional.of(subworkflowId(d.id(), run.attempt())) : Optional.empty();
+      if (run.status() == StepStatus.RUNNING && awaitingSlot.containsKey(idempotencyKey(d.id(), run.attempt()))) {
+        // Journaled RUNNING (the DAG has started it), but nothing runs yet: show why it waits.
+        steps.add(new StepView(d.id(), d.type().yamlName(), StepStatus.CREATED, run.attempt(), "queued: this node"
+            + " runs at most " + engine.settings().stepTypeLimits().get(d.type()) + " " + d.type().yamlName()
+            + " steps at once (fleetplane.workflows.step-type-limits)", null, run.startedAt(), run.updatedAt(),
+            loop, child));
+        continue;
+      }
       steps.add(new StepView(d.id(), d.type().yamlName(), run.status(), run.attempt(), run.reason(), run.outputs(),
           run.startedAt(), run.updatedAt(), loop, child));
     }

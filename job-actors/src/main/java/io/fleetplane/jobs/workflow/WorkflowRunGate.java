@@ -25,6 +25,11 @@ import java.util.List;
  * time and, on each new start, cancels the instances queued before it (they never started), so
  * only the latest queued start runs after the one running now. A cancelled queued instance leaves
  * the queue here at once and finishes CANCELLED with reason "superseded by a later start".
+ *
+ * <p>The gate's Resume and Cancel can overtake the queued instance's own Start (the engine asks
+ * the gate first, then starts the instance): an instance that does not exist yet drops them. So a
+ * queued instance {@link Locate}s itself here right after it started PAUSED and acts on the
+ * answer: admitted meanwhile, it resumes; no longer held (superseded), it cancels itself.
  */
 public final class WorkflowRunGate
     extends EventSourcedBehavior<WorkflowRunGate.Command, WorkflowRunGate.Event, WorkflowRunGate.State> {
@@ -41,6 +46,13 @@ public final class WorkflowRunGate
   /** The instance finished (or was cancelled while queued): frees its slot or its place. */
   public record Release(String instanceId) implements Command {}
 
+  /**
+   * Where does the gate hold this instance? Replies {@link Admitted}, {@link Queued} or
+   * {@link NotHeld}, changing nothing. A queued instance asks once it has started: the gate's
+   * Resume or last-only Cancel may have reached it before its Start did, and was then lost.
+   */
+  public record Locate(String instanceId, ActorRef<AdmitReply> replyTo) implements Command {}
+
   public sealed interface AdmitReply extends CborSerializable {}
 
   public record Admitted(String instanceId) implements AdmitReply {}
@@ -49,6 +61,9 @@ public final class WorkflowRunGate
 
   /** First-only: {@code blocking} are the instances running or waiting now. */
   public record Rejected(String instanceId, List<String> blocking) implements AdmitReply {}
+
+  /** {@link Locate}: neither running nor queued (released: finished, or superseded by last-only). */
+  public record NotHeld(String instanceId) implements AdmitReply {}
 
   public sealed interface Event extends CborSerializable {}
 
@@ -86,6 +101,7 @@ public final class WorkflowRunGate
     return newCommandHandlerBuilder().forAnyState()
         .onCommand(Admit.class, this::onAdmit)
         .onCommand(Release.class, this::onRelease)
+        .onCommand(Locate.class, this::onLocate)
         .build();
   }
 
@@ -123,6 +139,13 @@ public final class WorkflowRunGate
     }
     return Effect().persist(new InstanceQueued(a.instanceId(), a.limit()))
         .thenRun(x -> a.replyTo().tell(new Queued(a.instanceId(), x.queued().size())));
+  }
+
+  private Effect<Event, State> onLocate(State s, Locate l) {
+    l.replyTo().tell(s.running().contains(l.instanceId()) ? new Admitted(l.instanceId())
+        : s.queued().contains(l.instanceId()) ? new Queued(l.instanceId(), s.queued().indexOf(l.instanceId()) + 1)
+        : new NotHeld(l.instanceId()));
+    return Effect().none();
   }
 
   private Effect<Event, State> onRelease(State s, Release r) {

@@ -14,6 +14,7 @@ import akka.actor.typed.ActorSystem;
 import io.fleetplane.jobs.workflow.WorkflowInstance.InstanceView;
 import io.fleetplane.jobs.workflow.domain.InstanceStatus;
 import io.fleetplane.jobs.workflow.domain.StepStatus;
+import io.fleetplane.testkit.Eventually;
 import io.fleetplane.testkit.infra.PostgresEndpoint;
 import io.fleetplane.testkit.infra.TestPostgres;
 import java.time.Duration;
@@ -110,5 +111,55 @@ class WorkflowRunStrategyIT {
     assertEquals(InstanceStatus.SUCCEEDED, z.status(), z.toString());
     assertEquals(StepStatus.SUCCEEDED, step(z, "work").status());
     assertFalse(step(z, "work").startedAt().isBefore(a.finishedAt()), "one at a time");
+  }
+
+  /**
+   * The engine asks the gate, then starts the instance: the gate's last-only Cancel (and, later,
+   * its Resume) can reach an instance that does not exist yet, which drops them. Reproduced
+   * deterministically by doing the engine's two steps by hand with the gate's messages in between.
+   */
+  @Test
+  void aStartSupersededBeforeItReachedItsActorEndsCancelledAndOneAdmittedBeforeItsStartRuns() {
+    store(engine, definition("last-race", "last-only", "1s"));
+    InstanceView running = start(engine, "last-race", Map.of());
+    assertEquals(InstanceStatus.RUNNING, running.status());
+    var gate = engine.sharding().entityRefFor(WorkflowRunGate.ENTITY_TYPE_KEY, "last-race");
+    String early = "race-early-" + java.util.UUID.randomUUID();
+    String late = "race-late-" + java.util.UUID.randomUUID();
+    assertTrue(await(gate.<WorkflowRunGate.AdmitReply>ask(r -> new WorkflowRunGate.Admit(early, 1,
+        io.fleetplane.jobs.workflow.domain.RunStrategy.LAST_ONLY, r), Duration.ofSeconds(10)))
+        instanceof WorkflowRunGate.Queued);
+    // Supersedes `early`, whose Cancel now reaches an instance that was never started.
+    assertTrue(await(gate.<WorkflowRunGate.AdmitReply>ask(r -> new WorkflowRunGate.Admit(late, 1,
+        io.fleetplane.jobs.workflow.domain.RunStrategy.LAST_ONLY, r), Duration.ofSeconds(10)))
+        instanceof WorkflowRunGate.Queued);
+    assertEquals(InstanceStatus.PAUSED, startQueued("last-race", early).status());
+
+    InstanceView superseded = awaitFinished(engine, early, Duration.ofSeconds(20));
+    assertEquals(InstanceStatus.CANCELLED, superseded.status(), superseded.toString());
+    assertTrue(superseded.reason().contains("superseded by a later start"), superseded.reason());
+    assertEquals(0, step(superseded, "work").attempt(), "a superseded start never ran its steps");
+
+    // The running one finishes; the gate admits `late` and sends it a Resume before it exists.
+    assertEquals(InstanceStatus.SUCCEEDED, awaitFinished(engine, running.instanceId(), Duration.ofSeconds(20))
+        .status());
+    Eventually.await(Duration.ofSeconds(10), () -> await(gate.<WorkflowRunGate.AdmitReply>ask(
+        r -> new WorkflowRunGate.Locate(late, r), Duration.ofSeconds(10))) instanceof WorkflowRunGate.Admitted,
+        () -> "the gate admits " + late);
+    startQueued("last-race", late);
+    InstanceView ran = awaitFinished(engine, late, Duration.ofSeconds(20));
+    assertEquals(InstanceStatus.SUCCEEDED, ran.status(), ran.toString());
+    assertEquals(StepStatus.SUCCEEDED, step(ran, "work").status());
+  }
+
+  /** The engine's Start of an instance the gate queued (what startInstance sends after Admit). */
+  private static InstanceView startQueued(String workflowId, String instanceId) {
+    var d = await(engine.store().get(workflowId, Optional.empty())).orElseThrow();
+    WorkflowInstance.StartSpec spec = new WorkflowInstance.StartSpec(workflowId, d.version(),
+        d.definition().steps(), d.definition().params(), Map.of(), Optional.empty(), Optional.empty(),
+        java.time.Instant.now(), d.definition().timeout(), true, true);
+    return await(engine.sharding().entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId)
+        .<akka.pattern.StatusReply<InstanceView>>ask(r -> new WorkflowInstance.Start(spec, r), Duration.ofSeconds(10)))
+        .getValue();
   }
 }

@@ -341,11 +341,49 @@ public final class DefinitionParser {
       if (type == StepType.SIGNAL) {
         checkSignal(params, id, sp);
       }
+      if (type == StepType.DEVICE_COMMAND) {
+        checkDeviceCommand(params, id, sp);
+      }
       if (type == StepType.DISTRIBUTION) {
         checkDistribution(params, id, sp);
       }
       return new StepDefinition(id, type == null ? StepType.NOOP : type, List.copyOf(dependsOn), condition,
           params, retry, timeout, foreach, line);
+    }
+
+    /**
+     * deviceSessionId and name are required; literal values are checked here (templates when the
+     * step runs): name a string, params a map, timeoutMs a whole number of milliseconds >= 1.
+     */
+    void checkDeviceCommand(Map<String, JsonNode> params, String id, String sp) {
+      for (String required : List.of("deviceSessionId", "name")) {
+        if (!params.containsKey(required)) {
+          error(DefinitionError.INVALID, id, sp, "a device-command step needs params." + required
+              + " (params: deviceSessionId, name, params, timeoutMs)");
+        }
+      }
+      JsonNode name = params.get("name");
+      if (name != null && !name.isTextual()) {
+        error(DefinitionError.INVALID, id, sp + "/params/name", "params.name of a device-command step is a string");
+      }
+      JsonNode commandParams = params.get("params");
+      if (commandParams != null && !commandParams.isNull() && !commandParams.isObject()
+          && !(commandParams.isTextual() && commandParams.textValue().contains("${"))) {
+        error(DefinitionError.INVALID, id, sp + "/params/params", "params.params of a device-command step is a map"
+            + " (the command's params)");
+      }
+      JsonNode timeoutMs = params.get("timeoutMs");
+      if (timeoutMs != null && !(timeoutMs.isTextual() && timeoutMs.textValue().contains("${"))
+          && (!timeoutMs.isIntegralNumber() || timeoutMs.asLong() < 1)) {
+        error(DefinitionError.INVALID, id, sp + "/params/timeoutMs", "params.timeoutMs of a device-command step is"
+            + " a whole number of milliseconds >= 1");
+      }
+      for (String key : params.keySet()) {
+        if (!Set.of("deviceSessionId", "name", "params", "timeoutMs").contains(key)) {
+          error(DefinitionError.INVALID, id, sp + "/params/" + key, "unknown device-command step param '" + key
+              + "'; known: [deviceSessionId, name, params, timeoutMs]");
+        }
+      }
     }
 
     /** name is required; params, when written literally, is a map; nothing else is accepted. */

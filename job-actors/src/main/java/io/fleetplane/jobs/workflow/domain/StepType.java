@@ -13,7 +13,9 @@ public enum StepType {
   /** Publishes a signal through {@code WorkflowSignals}; subscribed workflows start. */
   SIGNAL("signal"),
   /** Starts a distribution job and waits for it to finish. */
-  DISTRIBUTION("distribution");
+  DISTRIBUTION("distribution"),
+  /** Sends a command to a device session through the control plane and waits for its reply. */
+  DEVICE_COMMAND("device-command");
 
   private final String yamlName;
 
