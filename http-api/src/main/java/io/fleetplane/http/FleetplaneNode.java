@@ -99,6 +99,10 @@ public final class FleetplaneNode {
       // Commands over HTTP need Kafka and the database only; the bridge may run elsewhere.
       io.fleetplane.http.commands.DeviceCommands deviceCommands =
           io.fleetplane.http.commands.DeviceCommands.start(system, config, kafka, persistence);
+      // Workflow device-command steps send through the same store, topics and replies consumer.
+      io.fleetplane.jobs.workflow.WorkflowEngine.get(system).deviceCommands(
+          new io.fleetplane.http.commands.WorkflowCommandGateway(system, deviceCommands,
+              io.fleetplane.jobs.workflow.WorkflowEngine.get(system).settings().askTimeout()));
       HealthRoutes health = new HealthRoutes(system, persistence, bridge, commands, ingest);
       NodeCanary canary = new NodeCanary(system, config);
       ApiRoutes routes = new ApiRoutes(system, node, health, readSide.queries(), canary.routes(),

@@ -159,7 +159,8 @@ public final class WorkflowEngine {
     this.deviceCommands = Optional.of(gateway);
   }
 
-  Optional<DeviceCommandGateway> deviceCommands() {
+  /** The gateway device-command steps use, once the node plugged one in. */
+  public Optional<DeviceCommandGateway> deviceCommands() {
     return deviceCommands;
   }
 
