@@ -13,12 +13,15 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.fleetplane.config.ErrorCode;
 import io.fleetplane.config.InvalidInputException;
 import io.fleetplane.config.metrics.Metrics;
+import io.fleetplane.jobs.workflow.IterationReadSide;
 import io.fleetplane.jobs.workflow.WorkflowDefinitionStore.StoredDefinition;
 import io.fleetplane.jobs.workflow.WorkflowEngine;
 import io.fleetplane.jobs.workflow.WorkflowInstance;
 import io.fleetplane.jobs.workflow.domain.DefinitionError;
 import io.fleetplane.jobs.workflow.domain.InvalidDefinitionException;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletionException;
@@ -108,6 +111,11 @@ public final class WorkflowRoutes extends AllDirectives {
         path("steps", () -> get(() -> parameterOptional("state", state -> parameterOptional("offset", offset ->
             parameterOptional("limit", limit -> withInstance(workflowId, instanceId,
                 v -> complete(ok(stepsPage(v, state, offset, limit))))))))),
+        path(PathMatchers.segment("steps").slash(PathMatchers.segment()).slash("iterations"), stepId -> get(() ->
+            parameterOptional("state", state -> parameterOptional("offset", offset ->
+                parameterOptional("limit", limit -> iterations(workflowId, instanceId, stepId,
+                    iterationState(state), intParam(offset, 0, "offset", 0, Integer.MAX_VALUE),
+                    intParam(limit, 100, "limit", 1, 1000))))))),
         path("timeline", () -> get(() -> withInstance(workflowId, instanceId,
             v -> complete(ok(Map.of("instanceId", instanceId, "timeline", v.timeline())))))),
         path(PathMatchers.segment("actions").slash("cancel"), () -> post(() -> withInstance(workflowId, instanceId,
@@ -185,6 +193,98 @@ public final class WorkflowRoutes extends AllDirectives {
       }
       return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.INSTANCE_NOT_FOUND,
           "No instance " + instanceId + " of workflow " + workflowId + ".", null));
+    });
+  }
+
+  /** The states an iteration is listed in. */
+  static final List<String> ITERATION_STATES = List.of("created", "running", "succeeded", "failed", "cancelled");
+
+  private static Optional<String> iterationState(Optional<String> raw) {
+    return raw.map(st -> {
+      String s = st.toLowerCase(java.util.Locale.ROOT);
+      if (!ITERATION_STATES.contains(s)) {
+        throw invalid(ErrorCode.REQUEST_INVALID, "state is one of " + ITERATION_STATES + ".", "state");
+      }
+      return s;
+    });
+  }
+
+  /** One foreach iteration as listed: its child instance exists once it was launched. */
+  record IterationDto(int index, String childInstanceId, String state, java.time.Instant startedAt,
+      java.time.Instant finishedAt) {}
+
+  /**
+   * A foreach step's iterations of its current attempt, in index order, from the iterations read
+   * side (the parent only counts). Not launched yet: {@code created}. Still running when the
+   * step itself ended (cancelled, timed out): {@code cancelled}, as the step cancelled them.
+   */
+  private Route iterations(String workflowId, String instanceId, String stepId, Optional<String> state, int offset,
+      int limit) {
+    return withInstance(workflowId, instanceId, v -> {
+      WorkflowInstance.StepView step = v.steps().stream().filter(st -> st.stepId().equals(stepId)).findFirst()
+          .orElse(null);
+      if (step == null) {
+        return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.STEP_NOT_FOUND, "Instance " + instanceId
+            + " has no step '" + DeviceQueryParameters.printable(stepId) + "'; its steps: "
+            + v.steps().stream().map(WorkflowInstance.StepView::stepId).toList() + ".", "stepId"));
+      }
+      if (!io.fleetplane.jobs.workflow.domain.StepType.FOREACH.yamlName().equals(step.type())) {
+        return complete(problem(StatusCodes.NOT_FOUND, WorkflowEngine.STEP_NOT_FOREACH, "Step '" + stepId
+            + "' is a " + step.type() + " step; only foreach steps have iterations.", "stepId"));
+      }
+      Map<String, Object> out = new LinkedHashMap<>();
+      out.put("instanceId", instanceId);
+      out.put("stepId", stepId);
+      out.put("attempt", step.attempt());
+      out.put("state", state.orElse(null));
+      out.put("offset", offset);
+      out.put("limit", limit);
+      if (step.foreach().isEmpty()) {
+        out.put("total", 0);
+        out.put("iterations", List.of());
+        return complete(ok(out));
+      }
+      WorkflowInstance.LoopView loop = step.foreach().get();
+      boolean ended = step.status().terminal();
+      String prefix = loop.iterationIdPrefix();
+      if (state.isPresent() && state.get().equals("created")) {
+        int notLaunched = loop.total() - loop.launched();
+        List<IterationDto> page = new ArrayList<>();
+        for (long i = (long) loop.launched() + offset; i < loop.total() && page.size() < limit; i++) {
+          page.add(new IterationDto((int) i, prefix + i, "created", null, null));
+        }
+        out.put("total", notLaunched);
+        out.put("iterations", page);
+        return complete(ok(out));
+      }
+      // The table's "running" is "cancelled" once the step ended: the step's end cancelled them.
+      Optional<String> stored = state.map(st -> st.equals("cancelled") ? (ended ? "running" : "none")
+          : st.equals("running") ? (ended ? "none" : "running") : st);
+      return onComplete(engine.iterations().page(instanceId, stepId, step.attempt(), stored, offset, limit), r -> {
+        if (r.isFailure()) {
+          return complete(problem(StatusCodes.SERVICE_UNAVAILABLE, ErrorCode.SERVICE_UNAVAILABLE.code(),
+              "The iterations read side cannot be read right now; retry later.", null));
+        }
+        java.util.function.Function<IterationReadSide.IterationRow, IterationDto> dto = row -> new IterationDto(
+            row.index(), prefix + row.index(), ended && row.state().equals("running") ? "cancelled" : row.state(),
+            row.startedAt(), row.finishedAt());
+        if (state.isPresent()) {
+          out.put("total", r.get().total());
+          out.put("iterations", r.get().rows().stream().map(dto).toList());
+          return complete(ok(out));
+        }
+        Map<Integer, IterationReadSide.IterationRow> byIndex = new java.util.HashMap<>();
+        r.get().rows().forEach(row -> byIndex.put(row.index(), row));
+        List<IterationDto> page = new ArrayList<>();
+        for (long i = offset; i < loop.total() && page.size() < limit; i++) {
+          IterationReadSide.IterationRow row = byIndex.get((int) i);
+          // No row: not launched yet, or launched and not projected yet.
+          page.add(row != null ? dto.apply(row) : new IterationDto((int) i, prefix + i, "created", null, null));
+        }
+        out.put("total", loop.total());
+        out.put("iterations", page);
+        return complete(ok(out));
+      });
     });
   }
 

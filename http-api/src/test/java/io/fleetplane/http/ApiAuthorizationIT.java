@@ -108,6 +108,7 @@ class ApiAuthorizationIT {
   private static String distributionId;
   private static String workflowVersion;
   private static String instanceId;
+  private static String loopInstanceId;
   private static String scheduleId;
   private static String subscriptionId;
   private static String predicateId;
@@ -162,7 +163,16 @@ class ApiAuthorizationIT {
         steps:
           - {id: call, type: http, params: {url: "http://127.0.0.1:1/"}, retry: {maxAttempts: 1}}
         """.getBytes(StandardCharsets.UTF_8)), TestTokens.admin()));
+    expect(201, send("POST", new Call("/api/v1/workflows", "application/yaml", """
+        id: matrix-loop
+        owner: it
+        steps:
+          - id: loop
+            type: foreach
+            foreach: {items: "range(3)", as: i, concurrency: 1, steps: [{id: nap, type: wait, params: {duration: 10m}}]}
+        """.getBytes(StandardCharsets.UTF_8)), TestTokens.admin()));
     instanceId = newInstance("matrix");
+    loopInstanceId = newInstance("matrix-loop");
     scheduleId = newSchedule();
     subscriptionId = newSubscription();
     predicateId = newPredicate();
@@ -226,6 +236,9 @@ class ApiAuthorizationIT {
             RaeRule.NOT_RAE_SCOPED, 200, () -> Call.of(wf + "/instances/" + instanceId)),
         new Row("GET", "/api/v1/workflows/{workflowId}/instances/{instanceId}/steps", Scope.WORKFLOWS_READ,
             RaeRule.NOT_RAE_SCOPED, 200, () -> Call.of(wf + "/instances/" + instanceId + "/steps")),
+        new Row("GET", "/api/v1/workflows/{workflowId}/instances/{instanceId}/steps/{stepId}/iterations",
+            Scope.WORKFLOWS_READ, RaeRule.NOT_RAE_SCOPED, 200,
+            () -> Call.of("/api/v1/workflows/matrix-loop/instances/" + loopInstanceId + "/steps/loop/iterations")),
         new Row("GET", "/api/v1/workflows/{workflowId}/instances/{instanceId}/timeline", Scope.WORKFLOWS_READ,
             RaeRule.NOT_RAE_SCOPED, 200, () -> Call.of(wf + "/instances/" + instanceId + "/timeline")),
         new Row("POST", "/api/v1/workflows/{workflowId}/instances/{instanceId}/actions/cancel", Scope.WORKFLOWS_WRITE,

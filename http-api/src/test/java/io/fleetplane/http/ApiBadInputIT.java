@@ -196,7 +196,7 @@ class ApiBadInputIT {
         cases.add(new Case("GET", "/api/v1/workflows/" + id + "/instances/" + instance, 400, "workflow.id-invalid",
             "workflowId"));
       }
-      for (String sub : List.of("", "/steps", "/timeline")) {
+      for (String sub : List.of("", "/steps", "/timeline", "/steps/nap/iterations")) {
         cases.add(new Case("GET", wf + "/instances/" + id + sub, 400, "workflow.instance-id-invalid", "instanceId"));
       }
       for (String action : List.of("cancel", "pause", "resume", "restart")) {
@@ -223,6 +223,19 @@ class ApiBadInputIT {
     }
     cases.add(new Case("GET", dist + "/items?state=%00", 400, "request.invalid", "state"));
     cases.add(new Case("GET", inst + "/steps?state=sleepy", 400, "request.invalid", "state"));
+    String iterations = inst + "/steps/nap/iterations";
+    for (String bad : List.of("-1", "0", "1001", "99999999999999999999", "abc", "", "1e2", "%00")) {
+      cases.add(new Case("GET", iterations + "?limit=" + bad, 400, "request.invalid", "limit"));
+    }
+    for (String bad : List.of("-1", "99999999999999999999", "abc", "%00")) {
+      cases.add(new Case("GET", iterations + "?offset=" + bad, 400, "request.invalid", "offset"));
+    }
+    cases.add(new Case("GET", iterations + "?state=sleepy", 400, "request.invalid", "state"));
+    cases.add(new Case("GET", iterations + "?state=%00", 400, "request.invalid", "state"));
+    // A wait step has no iterations; a step the definition does not have, neither.
+    cases.add(new Case("GET", iterations, 404, "workflow.step-not-foreach", "stepId"));
+    cases.add(new Case("GET", inst + "/steps/nope/iterations", 404, "workflow.step-not-found", "stepId"));
+    cases.add(new Case("GET", inst + "/steps/%00/iterations", 404, "workflow.step-not-found", "stepId"));
 
     // Command bodies.
     cases.add(Case.json("POST", commands, "{\"name\":", 400, "request.json-malformed", null));

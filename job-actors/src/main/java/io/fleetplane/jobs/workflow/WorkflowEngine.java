@@ -61,6 +61,10 @@ public final class WorkflowEngine {
   public static final String INSTANCE_NOT_FAILED = "workflow.instance-not-failed";
   public static final String INSTANCE_STATE_CONFLICT = "workflow.instance-state-conflict";
   public static final String RUN_REJECTED = "workflow.run-rejected";
+  /** The instance's definition has no step with this id (HTTP 404). */
+  public static final String STEP_NOT_FOUND = "workflow.step-not-found";
+  /** The step exists but is not a foreach, so it has no iterations (HTTP 404). */
+  public static final String STEP_NOT_FOREACH = "workflow.step-not-foreach";
 
   private static final Map<ActorSystem<?>, WorkflowEngine> ENGINES = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -72,6 +76,7 @@ public final class WorkflowEngine {
   private final ClusterSharding sharding;
   private final akka.actor.typed.ActorRef<StepSlots.Command> slots;
   private volatile Optional<DeviceCommandGateway> deviceCommands = Optional.empty();
+  private final IterationReadSide iterations;
 
   private WorkflowEngine(ActorSystem<?> system, WorkflowSettings settings, WorkflowDefinitionStore store,
       Expressions expressions) {
@@ -80,6 +85,8 @@ public final class WorkflowEngine {
     this.store = store;
     this.expressions = expressions;
     this.sharding = ClusterSharding.get(system);
+    this.iterations = IterationReadSide.start(system, PersistenceSettings.fromConfig(system.settings().config()),
+        IterationReadSide.Settings.fromConfig(system.settings().config()));
     this.slots = system.systemActorOf(StepSlots.create(settings.stepTypeLimits()), "workflow-step-slots",
         akka.actor.typed.Props.empty());
     if (!settings.stepTypeLimits().isEmpty()) {
@@ -145,6 +152,11 @@ public final class WorkflowEngine {
 
   ClusterSharding sharding() {
     return sharding;
+  }
+
+  /** Foreach iterations, a page at a time (the parent instance keeps only counters). */
+  public IterationReadSide iterations() {
+    return iterations;
   }
 
   akka.actor.typed.ActorRef<StepSlots.Command> slots() {

@@ -1560,6 +1560,14 @@ public final class WorkflowInstance
         .build();
   }
 
+  /** Foreach progress feeds the iterations read side ({@link IterationReadSide}); nothing else is tagged. */
+  @Override
+  public java.util.Set<String> tagsFor(Event event) {
+    return event instanceof IterationsProgressed ? ITERATION_TAGS : java.util.Set.of();
+  }
+
+  private static final java.util.Set<String> ITERATION_TAGS = java.util.Set.of(IterationReadSide.TAG);
+
   @Override
   public RetentionCriteria retentionCriteria() {
     return isChild() ? RetentionCriteria.disabled() : RetentionCriteria.snapshotEvery(engine.settings().snapshotEvery(), 2);
