@@ -318,6 +318,45 @@ class DefinitionParserTest {
   }
 
   @Test
+  void aDeviceCommandStepNeedsASessionAndANameAndChecksLiteralParams() {
+    DefinitionError missing = only("""
+        id: wf
+        steps:
+          - id: reboot
+            type: device-command
+            params: {name: reboot}
+        """);
+    assertEquals(DefinitionError.INVALID, missing.code());
+    assertEquals("reboot", missing.stepId());
+    assertTrue(missing.message().contains("params.deviceSessionId"), missing.message());
+    DefinitionError timeout = only("""
+        id: wf
+        steps:
+          - id: reboot
+            type: device-command
+            params: {deviceSessionId: s, name: reboot, timeoutMs: 0}
+        """);
+    assertTrue(timeout.message().contains("timeoutMs"), timeout.message());
+    DefinitionError typo = only("""
+        id: wf
+        steps:
+          - id: reboot
+            type: device-command
+            params: {deviceSessionId: s, name: reboot, parms: {a: 1}}
+        """);
+    assertTrue(typo.message().contains("parms"), typo.message());
+    WorkflowDefinition ok = parser.parse("""
+        id: wf
+        params: {session: s, wait: 5000}
+        steps:
+          - id: reboot
+            type: device-command
+            params: {deviceSessionId: "${params.session}", name: reboot, params: {delay: 5}, timeoutMs: "${params.wait}"}
+        """);
+    assertEquals(StepType.DEVICE_COMMAND, ok.step("reboot").orElseThrow().type());
+  }
+
+  @Test
   void runStrategiesParseAndConflictingLimitsAreRejected() {
     WorkflowDefinition last = parser.parse("id: wf\nrunStrategy: last-only\nsteps: [{id: a, type: noop}]\n");
     assertEquals(RunStrategy.LAST_ONLY, last.runStrategy());
