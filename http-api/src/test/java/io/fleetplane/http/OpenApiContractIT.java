@@ -97,6 +97,9 @@ class OpenApiContractIT {
         owner: it
         steps:
           - {id: nap, type: wait, params: {duration: 1m}}
+          - id: loop
+            type: foreach
+            foreach: {items: "range(2)", as: i, concurrency: 1, steps: [{id: nap, type: wait, params: {duration: 1m}}]}
         """.getBytes(StandardCharsets.UTF_8));
     assertEquals(201, workflow.statusCode(), workflow.body());
     PARAMS.put("workflowId", "openapi-contract");
@@ -105,6 +108,7 @@ class OpenApiContractIT {
         "{}".getBytes(StandardCharsets.UTF_8));
     assertEquals(201, instance.statusCode(), instance.body());
     PARAMS.put("instanceId", json(instance).get("instanceId").asText());
+    PARAMS.put("stepId", "loop");
     // Fires once a year (1 January): it exists for the reads, it does not start instances here.
     HttpResponse<String> schedule = send("POST", "/api/v1/workflows/openapi-contract/schedules", "application/json",
         "{\"cron\": \"0 0 1 1 *\"}".getBytes(StandardCharsets.UTF_8));
