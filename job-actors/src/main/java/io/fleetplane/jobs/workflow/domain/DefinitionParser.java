@@ -48,7 +48,11 @@ import java.util.regex.Pattern;
  *     retry: { maxAttempts: 3, backoff: 1s, maxBackoff: 1m, on: [platform, user] }
  *     timeout: 30s
  *     foreach: { items: "steps.step1.dates", as: date, concurrency: 10, steps: [...] }
+ *     gate: { signal: table-landed, condition: "signal.params.table == params.table", lookback: 1h }
  * </pre>
+ *
+ * <p>A gate's condition sees what every step expression sees plus {@code signal} (signalId, name,
+ * source, time, params); the gated step waits, RUNNING, until such a signal exists.
  */
 public final class DefinitionParser {
 
@@ -60,7 +64,13 @@ public final class DefinitionParser {
   private static final Set<String> TOP_FIELDS = Set.of("id", "description", "owner", "params", "steps", "timeout",
       "maxRunningInstances", "runStrategy");
   private static final Set<String> STEP_FIELDS =
-      Set.of("id", "type", "dependsOn", "if", "params", "retry", "timeout", "foreach");
+      Set.of("id", "type", "dependsOn", "if", "params", "retry", "timeout", "foreach", "gate");
+  /** Signal names, as WorkflowSignals accepts them. */
+  private static final Pattern SIGNAL_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._:-]{0,127}");
+  /** The variable a gate condition reads the candidate signal from. */
+  public static final String GATE_SIGNAL_VAR = "signal";
+  /** Bounds the history a gate looks up (one indexed range scan per check). */
+  public static final Duration MAX_GATE_LOOKBACK = Duration.ofDays(31);
   /** Options of a distribution (the HTTP body's option fields). */
   public static final Set<String> DISTRIBUTION_OPTIONS =
       Set.of("watermarkTemplate", "passwordProtect", "linkTtlSeconds", "emailNotification");
@@ -347,8 +357,39 @@ public final class DefinitionParser {
       if (type == StepType.DISTRIBUTION) {
         checkDistribution(params, id, sp);
       }
+      Optional<WorkflowDefinition.Gate> gate = readGate(s.get("gate"), id, sp + "/gate", loopVars);
       return new StepDefinition(id, type == null ? StepType.NOOP : type, List.copyOf(dependsOn), condition,
-          params, retry, timeout, foreach, line);
+          params, retry, timeout, foreach, line, gate);
+    }
+
+    Optional<WorkflowDefinition.Gate> readGate(JsonNode g, String id, String gp, List<String> loopVars) {
+      if (g == null || g.isNull()) {
+        return Optional.empty();
+      }
+      if (!g.isObject()) {
+        error(DefinitionError.INVALID, id, gp, "gate is an object: signal, condition, lookback");
+        return Optional.empty();
+      }
+      unknownFields(g, Set.of("signal", "condition", "lookback"), id, gp);
+      Optional<String> signal = text(g, "signal", id, gp);
+      if (signal.isEmpty() || !SIGNAL_NAME.matcher(signal.get()).matches()) {
+        error(DefinitionError.INVALID, id, gp + "/signal", "gate.signal is required: a signal name of 1-128"
+            + " letters, digits and . _ : -, starting with a letter or digit");
+        return Optional.empty();
+      }
+      if (loopVars.contains(GATE_SIGNAL_VAR)) {
+        error(DefinitionError.INVALID, id, gp, "a gate condition reads the signal as '" + GATE_SIGNAL_VAR
+            + "', which an enclosing foreach already names its items; rename foreach.as");
+      }
+      Optional<String> condition = text(g, "condition", id, gp).map(Expressions::unwrap)
+          .filter(c -> !c.isBlank());
+      Duration lookback = text(g, "lookback", id, gp).map(t -> duration(t, id, gp + "/lookback"))
+          .orElse(Duration.ZERO);
+      if (lookback.compareTo(MAX_GATE_LOOKBACK) > 0) {
+        error(DefinitionError.INVALID, id, gp + "/lookback", "gate.lookback is at most "
+            + MAX_GATE_LOOKBACK.toDays() + "d");
+      }
+      return Optional.of(new WorkflowDefinition.Gate(signal.get(), condition, lookback));
     }
 
     /**
@@ -523,6 +564,11 @@ public final class DefinitionParser {
           }
         });
         s.foreach().ifPresent(f -> checkOne(f.items(), s, sp + "/foreach/items", loopVars, upstream));
+        s.gate().flatMap(WorkflowDefinition.Gate::condition).ifPresent(c -> {
+          List<String> withSignal = new ArrayList<>(loopVars);
+          withSignal.add(GATE_SIGNAL_VAR);
+          checkOne(c, s, sp + "/gate/condition", withSignal, upstream);
+        });
       }
     }
 

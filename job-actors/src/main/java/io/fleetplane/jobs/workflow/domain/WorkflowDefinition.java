@@ -69,6 +69,8 @@ public record WorkflowDefinition(
    * @param timeout how long one attempt may run before it is timed out
    * @param foreach the loop of a {@code foreach} step
    * @param line the line of the step in the source (1-based), for error messages
+   * @param gate the signal the step waits for once it is ready; empty in definitions stored
+   *     before gates existed (Jackson reads the absent field as null)
    */
   public record StepDefinition(
       String id,
@@ -79,7 +81,38 @@ public record WorkflowDefinition(
       RetryPolicy retry,
       Optional<Duration> timeout,
       Optional<ForeachSpec> foreach,
-      int line) implements CborSerializable {}
+      int line,
+      Optional<Gate> gate) implements CborSerializable {
+
+    public StepDefinition {
+      gate = gate == null ? Optional.empty() : gate;
+    }
+
+    /** A step without a gate. */
+    public StepDefinition(String id, StepType type, List<String> dependsOn, Optional<String> condition,
+        Map<String, JsonNode> params, RetryPolicy retry, Optional<Duration> timeout, Optional<ForeachSpec> foreach,
+        int line) {
+      this(id, type, dependsOn, condition, params, retry, timeout, foreach, line, Optional.empty());
+    }
+  }
+
+  /**
+   * A step gate: the ready step waits until a signal named {@code signal} exists for which
+   * {@code condition} holds. Signals count from the instance's run time minus {@code lookback}
+   * (so signals that arrived before the step became ready count); one signal opens the gate.
+   *
+   * @param signal the signal name
+   * @param condition CEL over the step's usual variables plus {@code signal} (signalId, name,
+   *     source, time, params); empty = any signal of the name
+   * @param lookback how far before the run time signals still count (zero = since the run started)
+   */
+  public record Gate(String signal, Optional<String> condition, Duration lookback) implements CborSerializable {
+
+    public Gate {
+      condition = condition == null ? Optional.empty() : condition;
+      lookback = lookback == null ? Duration.ZERO : lookback;
+    }
+  }
 
   /**
    * @param items CEL evaluating to a list; one child instance runs per element

@@ -357,6 +357,133 @@ class DefinitionParserTest {
   }
 
   @Test
+  void gatesParseFromYamlAndJsonAlike() {
+    String yaml = """
+        id: wf
+        params: {table: orders}
+        steps:
+          - {id: a, type: noop, params: {day: "2026-11-23"}}
+          - id: load
+            type: noop
+            dependsOn: [a]
+            gate:
+              signal: table-landed
+              condition: "signal.params.table == params.table && signal.params.date == steps.a.day"
+              lookback: 2h
+          - {id: open, type: noop, gate: {signal: go}}
+        """;
+    String json = """
+        {"id": "wf", "params": {"table": "orders"}, "steps": [
+          {"id": "a", "type": "noop", "params": {"day": "2026-11-23"}},
+          {"id": "load", "type": "noop", "dependsOn": ["a"], "gate": {"signal": "table-landed",
+           "condition": "signal.params.table == params.table && signal.params.date == steps.a.day",
+           "lookback": "2h"}},
+          {"id": "open", "type": "noop", "gate": {"signal": "go"}}]}
+        """;
+    WorkflowDefinition d = parser.parse(yaml);
+    assertEquals(strip(d), strip(parser.parse(json)));
+    var gate = d.step("load").orElseThrow().gate().orElseThrow();
+    assertEquals("table-landed", gate.signal());
+    assertEquals(Duration.ofHours(2), gate.lookback());
+    assertTrue(gate.condition().orElseThrow().startsWith("signal.params.table"));
+    var open = d.step("open").orElseThrow().gate().orElseThrow();
+    assertEquals(java.util.Optional.empty(), open.condition());
+    assertEquals(Duration.ZERO, open.lookback());
+    assertEquals(java.util.Optional.empty(), d.step("a").orElseThrow().gate());
+  }
+
+  @Test
+  void badGatesNameTheirStepAndLine() {
+    DefinitionError noSignal = only("""
+        id: wf
+        steps:
+          - {id: a, type: noop}
+          - id: b
+            type: noop
+            gate: {condition: "true"}
+        """);
+    assertEquals(DefinitionError.INVALID, noSignal.code());
+    assertEquals("b", noSignal.stepId());
+    assertEquals(6, noSignal.line());
+    assertTrue(noSignal.message().contains("gate.signal"), noSignal.message());
+
+    DefinitionError typo = only("""
+        id: wf
+        steps:
+          - id: b
+            type: noop
+            gate:
+              signal: go
+              lookbak: 1h
+        """);
+    assertEquals("b", typo.stepId());
+    assertEquals(7, typo.line());
+    assertTrue(typo.message().contains("lookbak"), typo.message());
+
+    DefinitionError badCel = only("""
+        id: wf
+        steps:
+          - id: b
+            type: noop
+            gate:
+              signal: go
+              condition: "signal.params.x =="
+        """);
+    assertEquals(DefinitionError.BAD_EXPRESSION, badCel.code());
+    assertEquals("b", badCel.stepId());
+    assertEquals(7, badCel.line());
+
+    DefinitionError unknownName = only("""
+        id: wf
+        steps:
+          - id: b
+            type: noop
+            gate: {signal: go, condition: "sigal.params.x == 1"}
+        """);
+    assertEquals(DefinitionError.BAD_EXPRESSION, unknownName.code());
+    assertTrue(unknownName.message().contains("sigal"), unknownName.message());
+
+    DefinitionError notUpstream = only("""
+        id: wf
+        steps:
+          - {id: a, type: noop}
+          - id: b
+            type: noop
+            gate: {signal: go, condition: "signal.params.x == steps.a.y"}
+        """);
+    assertEquals(DefinitionError.UNKNOWN_REFERENCE, notUpstream.code());
+    assertEquals("b", notUpstream.stepId());
+
+    DefinitionError longLookback = only("""
+        id: wf
+        steps:
+          - {id: b, type: noop, gate: {signal: go, lookback: 40d}}
+        """);
+    assertTrue(longLookback.message().contains("lookback"), longLookback.message());
+
+    DefinitionError badName = only("""
+        id: wf
+        steps:
+          - {id: b, type: noop, gate: {signal: "no spaces"}}
+        """);
+    assertTrue(badName.message().contains("gate.signal"), badName.message());
+
+    DefinitionError clash = only("""
+        id: wf
+        steps:
+          - id: loop
+            type: foreach
+            foreach:
+              items: "[1, 2]"
+              as: signal
+              steps:
+                - {id: b, type: noop, gate: {signal: go}}
+        """);
+    assertEquals("b", clash.stepId());
+    assertTrue(clash.message().contains("rename foreach.as"), clash.message());
+  }
+
+  @Test
   void runStrategiesParseAndConflictingLimitsAreRejected() {
     WorkflowDefinition last = parser.parse("id: wf\nrunStrategy: last-only\nsteps: [{id: a, type: noop}]\n");
     assertEquals(RunStrategy.LAST_ONLY, last.runStrategy());
