@@ -261,6 +261,11 @@ public final class WorkflowEngine {
     return merged;
   }
 
+  /** Asks an instance's gated steps to check the signal history now (no reply; see WorkflowInstance.CheckGates). */
+  public void checkGates(String instanceId, String why) {
+    sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId).tell(new WorkflowInstance.CheckGates(why));
+  }
+
   public CompletionStage<WorkflowInstance.GetReply> get(String instanceId) {
     return sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId)
         .ask(WorkflowInstance.Get::new, settings.askTimeout());

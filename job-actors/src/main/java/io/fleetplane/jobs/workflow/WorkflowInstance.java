@@ -134,6 +134,19 @@ public final class WorkflowInstance
   /** Where {@link WorkflowRunGate} holds this queued instance ({@code reply} null: the ask failed). */
   private record GateLocated(WorkflowRunGate.AdmitReply reply, String error) implements Command {}
 
+  /**
+   * Steps waiting on a gate check the signal history now (sent by WorkflowSignals.publish for a
+   * signal of a waited-for name, and by the gate's own poll timer). No reply; harmless anytime.
+   */
+  public record CheckGates(String why) implements Command {}
+
+  /** A gate check's answer: {@code opened} when a signal already holds the gate; null lists on error. */
+  private record GateChecked(String stepId, int attempt, Optional<String> opened,
+      List<io.fleetplane.jobs.workflow.signal.SignalStore.Signal> candidates, String error) implements Command {}
+
+  /** The signal that holds the gate after a claim (this instance's or an earlier one). */
+  private record GateClaimed(String stepId, int attempt, String signalId, String error) implements Command {}
+
   private record Passivate(String why) implements Command {}
 
   // ------------------------------------------------------------------------------------ events
@@ -165,6 +178,12 @@ public final class WorkflowInstance
       List<Integer> succeeded, List<Integer> failed, Instant at) implements Event {}
 
   public record InstanceFinished(InstanceStatus status, String reason, Instant at) implements Event {}
+
+  /**
+   * A waiting step's gate was opened by {@code signalId}; a RUNNING change follows (the step's
+   * work starts). The timeline keeps it as {@code GATE_OPENED} with reason {@code signal <id>}.
+   */
+  public record StepGateOpened(String stepId, int attempt, String signalId, Instant at) implements Event {}
 
   public record InstancePaused(Instant at) implements Event {}
 
@@ -357,6 +376,9 @@ public final class WorkflowInstance
         .onCommand(InstanceTimedOut.class, this::onInstanceTimeout)
         .onCommand(GateLocated.class, this::onGateLocated)
         .onCommand(SlotGranted.class, this::onSlotGranted)
+        .onCommand(CheckGates.class, this::onCheckGates)
+        .onCommand(GateChecked.class, this::onGateChecked)
+        .onCommand(GateClaimed.class, this::onGateClaimed)
         .onCommand(Passivate.class, (s, c) -> Effect().stop());
     return builder.build();
   }
@@ -732,6 +754,11 @@ public final class WorkflowInstance
   /** The events of starting one attempt; noop steps, empty loops and bad inputs finish here. */
   private List<Event> startStep(Active s, StepDefinition d, int attempt, Instant now) {
     String started = attempt == 1 ? "upstream done" : "retry";
+    if (d.gate().isPresent() && gateSignal(s, d.id()).isEmpty()) {
+      // RUNNING while waiting, so the step's timeout covers the wait; the work starts on GATE_OPENED.
+      return List.of(new StepChanged(d.id(), StepStatus.RUNNING, attempt, WAITING_FOR + d.gate().get().signal(),
+          null, null, now));
+    }
     try {
       switch (d.type()) {
         case NOOP -> {
@@ -830,8 +857,10 @@ public final class WorkflowInstance
               Duration.between(c.at(), Instant.now()));
           dispatch(s, d, run);
         } else if (c.status() == StepStatus.RETRYING && run.status() == StepStatus.RETRYING) {
+          stopWaitingForSignal(s, d);
           armRetry(c.stepId(), run);
         } else if (c.status().terminal()) {
+          stopWaitingForSignal(s, d);
           cancelTimers(c.stepId());
           if (c.status() == StepStatus.CANCELLED || c.status() == StepStatus.TIMED_OUT
               || c.status() == StepStatus.FAILED) {
@@ -897,6 +926,13 @@ public final class WorkflowInstance
    * ({@code step-type-limits}); a limited step's own timeout then counts from the slot.
    */
   private void dispatch(Active s, StepDefinition d, StepRun run) {
+    if (waitingForSignal(s, d)) {
+      // Waiting holds no step-type slot; the step's timeout covers the wait.
+      d.timeout().ifPresent(t -> timers.startSingleTimer("timeout-" + d.id(), new StepTimedOut(d.id(),
+          run.attempt()), remaining(run.startedAt().plus(t))));
+      checkSignalGate(s, d, run.attempt());
+      return;
+    }
     if (engine.settings().stepTypeLimits().containsKey(d.type())) {
       String key = idempotencyKey(d.id(), run.attempt());
       awaitingSlot.put(key, d.id());
@@ -949,6 +985,146 @@ public final class WorkflowInstance
     }
   }
 
+  // ------------------------------------------------------------------------------------- gates
+
+  static final String GATE_OPENED = "GATE_OPENED";
+  static final String GATE_REASON = "signal ";
+  static final String WAITING_FOR = "waiting for signal ";
+
+  /** The signal that opened a step's gate (any attempt: a retry does not wait again), from the timeline. */
+  static Optional<String> gateSignal(Active s, String stepId) {
+    for (TimelineEntry t : s.timeline()) {
+      if (GATE_OPENED.equals(t.status()) && stepId.equals(t.stepId())) {
+        return Optional.of(t.reason().substring(GATE_REASON.length()));
+      }
+    }
+    return Optional.empty();
+  }
+
+  private static boolean waitingForSignal(Active s, StepDefinition d) {
+    return d.gate().isPresent() && s.step(d.id()).status() == StepStatus.RUNNING && gateSignal(s, d.id()).isEmpty();
+  }
+
+  /** Signals received since the run began (minus the gate's lookback) count, not only those after the step became ready. */
+  private static Instant gateWindowStart(Active s, StepDefinition d) {
+    return s.spec().runTime().minus(d.gate().orElseThrow().lookback());
+  }
+
+  private void checkSignalGate(Active s, StepDefinition d, int attempt) {
+    var signals = io.fleetplane.jobs.workflow.signal.WorkflowSignals.find(context.getSystem());
+    // Polls until the gate opens or the step ends (cancelTimers); also covers a node without signals.
+    Duration poll = signals.map(io.fleetplane.jobs.workflow.signal.WorkflowSignals::gatePollInterval)
+        .orElse(Duration.ofSeconds(30));
+    if (!timers.isTimerActive("gate-poll-" + d.id())) {
+      timers.startTimerWithFixedDelay("gate-poll-" + d.id(), new CheckGates("poll"), poll);
+    }
+    if (signals.isEmpty()) {
+      context.getLog().warn("Step {} of {} waits on a gate, but signals are not started on this node", d.id(),
+          instanceId);
+      return;
+    }
+    context.pipeToSelf(signals.get().checkGate(instanceId, s.spec().workflowId(), d.id(), d.gate().get().signal(),
+        gateWindowStart(s, d)), (check, error) -> error != null
+            ? new GateChecked(d.id(), attempt, Optional.empty(), null, causeOf(error).getMessage())
+            : new GateChecked(d.id(), attempt, check.opened(), check.candidates(), null));
+  }
+
+  private Effect<Event, State> onCheckGates(Active s, CheckGates c) {
+    if (s.status().terminal()) {
+      return Effect().none().thenRun(x -> passivate());
+    }
+    for (StepDefinition d : s.spec().steps()) {
+      if (waitingForSignal(s, d)) {
+        checkSignalGate(s, d, s.step(d.id()).attempt());
+      }
+    }
+    return Effect().none();
+  }
+
+  private Effect<Event, State> onGateChecked(Active s, GateChecked c) {
+    StepDefinition d = s.definition(c.stepId()).orElseThrow();
+    if (s.status().terminal() || !waitingForSignal(s, d) || s.step(c.stepId()).attempt() != c.attempt()) {
+      return Effect().none();
+    }
+    if (c.error() != null) {
+      context.getLog().warn("Gate of step {} of {}: check failed ({}); the poll tries again", c.stepId(), instanceId,
+          c.error());
+      return Effect().none();
+    }
+    if (c.opened().isPresent()) {
+      return openGate(s, d, c.attempt(), c.opened().get());
+    }
+    var gate = d.gate().get();
+    Expressions.Scope base = scope(s);
+    for (var candidate : c.candidates()) {
+      boolean matches = true;
+      if (gate.condition().isPresent()) {
+        Map<String, JsonNode> vars = new HashMap<>(base.loopVars());
+        vars.put(DefinitionParser.GATE_SIGNAL_VAR, io.fleetplane.jobs.workflow.signal.WorkflowSignals.gateVariable(
+            candidate));
+        try {
+          matches = engine.expressions().test(gate.condition().get(), new Expressions.Scope(base.params(),
+              base.steps(), base.now(), base.instance(), vars));
+        } catch (Expressions.ExpressionException e) {
+          // Like a subscription condition: a signal it cannot be evaluated on does not match.
+          Metrics.increment("fleetplane_workflows_gate_condition_failed");
+          context.getLog().debug("Gate of step {} of {}: condition failed on signal {}: {}", c.stepId(), instanceId,
+              candidate.signalId(), e.getMessage());
+          matches = false;
+        }
+      }
+      if (matches) {
+        String signalId = candidate.signalId();
+        var signals = io.fleetplane.jobs.workflow.signal.WorkflowSignals.find(context.getSystem()).orElseThrow();
+        context.pipeToSelf(signals.claimGate(instanceId, c.stepId(), signalId), (held, error) -> error != null
+            ? new GateClaimed(c.stepId(), c.attempt(), null, causeOf(error).getMessage())
+            : new GateClaimed(c.stepId(), c.attempt(), held.orElse(null), held.isEmpty()
+                ? "gate row of step " + c.stepId() + " is missing" : null));
+        return Effect().none();
+      }
+    }
+    return Effect().none();
+  }
+
+  private Effect<Event, State> onGateClaimed(Active s, GateClaimed c) {
+    StepDefinition d = s.definition(c.stepId()).orElseThrow();
+    if (s.status().terminal() || !waitingForSignal(s, d) || s.step(c.stepId()).attempt() != c.attempt()) {
+      return Effect().none();
+    }
+    if (c.error() != null) {
+      context.getLog().warn("Gate of step {} of {}: claim failed ({}); the poll tries again", c.stepId(), instanceId,
+          c.error());
+      return Effect().none();
+    }
+    return openGate(s, d, c.attempt(), c.signalId());
+  }
+
+  /** Journals the opening, then the step's start as if it had just become ready (its timeout starts again). */
+  private Effect<Event, State> openGate(Active s, StepDefinition d, int attempt, String signalId) {
+    timers.cancel("gate-poll-" + d.id());
+    Instant now = Instant.now();
+    context.getLog().info("Gate of step {} of {} opened by signal {}", d.id(), instanceId, signalId);
+    Metrics.increment("fleetplane_workflows_gates_opened");
+    List<Event> events = new ArrayList<>();
+    Event opened = new StepGateOpened(d.id(), attempt, signalId, now);
+    events.add(opened);
+    Active scratch = (Active) apply(s, opened);
+    for (Event e : startStep(scratch, d, attempt, now)) {
+      events.add(e);
+      scratch = (Active) apply(scratch, e);
+    }
+    events.addAll(advance(scratch, now));
+    return persistThenDispatch(events);
+  }
+
+  /** A step that ends or retries while waiting frees its gate row, so publish stops waking this instance for it. */
+  private void stopWaitingForSignal(Active s, StepDefinition d) {
+    if (d.gate().isPresent() && gateSignal(s, d.id()).isEmpty()) {
+      io.fleetplane.jobs.workflow.signal.WorkflowSignals.find(context.getSystem())
+          .ifPresent(signals -> signals.dropWaitingGate(instanceId, d.id()));
+    }
+  }
+
   private void armRetry(String stepId, StepRun run) {
     timers.startSingleTimer("retry-" + stepId, new RetryDue(stepId, run.attempt()), remaining(run.dueAt()));
   }
@@ -958,6 +1134,7 @@ public final class WorkflowInstance
     timers.cancel("wait-" + stepId);
     timers.cancel("retry-" + stepId);
     timers.cancel("poll-" + stepId);
+    timers.cancel("gate-poll-" + stepId);
   }
 
   private static Duration remaining(Instant due) {
@@ -1025,7 +1202,8 @@ public final class WorkflowInstance
           "invalid input: " + e.getMessage()));
       return;
     }
-    context.pipeToSelf(signals.get().publish(signal), (published, error) -> {
+    context.pipeToSelf(signals.get().publishFromStep(signal, instanceId, s.spec().workflowId(), d.id()),
+        (published, error) -> {
       if (error != null) {
         Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
             ? error.getCause() : error;
@@ -1507,6 +1685,10 @@ public final class WorkflowInstance
       StepRun run = new StepRun(old.status(), old.attempt(), old.reason(), old.outputs(), old.startedAt(),
           e.at(), old.dueAt(), next);
       return withStep(s, e.stepId(), run, null);
+    }
+    if (event instanceof StepGateOpened e) {
+      return withStep(s, e.stepId(), s.step(e.stepId()), new TimelineEntry(e.at(), e.stepId(), GATE_OPENED,
+          e.attempt(), GATE_REASON + e.signalId()));
     }
     if (event instanceof InstancePaused e) {
       return withStatus(s, InstanceStatus.PAUSED, new TimelineEntry(e.at(), null, "PAUSED", 0, null));

@@ -63,6 +63,7 @@ class WorkflowSerializationTest {
         new WorkflowInstance.InstancePaused(at),
         new WorkflowInstance.InstanceResumed(at),
         new WorkflowInstance.InstanceRestarted("restart", at),
+        new WorkflowInstance.StepGateOpened("step1", 1, "sig-1", at),
         new WorkflowInstance.InstanceFinished(InstanceStatus.FAILED, "x", at));
     WorkflowInstance.State state = new WorkflowInstance.Empty("");
     for (Event e : events) {
@@ -73,6 +74,26 @@ class WorkflowSerializationTest {
     assertEquals(active, roundTrip(active));
     assertEquals(List.of(1, 3).size() + 1, active.step("step2").loop().succeeded() + active.step("step2").loop()
         .failed());
+    assertEquals(Optional.of("sig-1"), WorkflowInstance.gateSignal(active, "step1"));
+
+    // A gated step inside a started instance's pinned DAG survives the journal too.
+    WorkflowDefinition gated = new DefinitionParser(new Expressions(Expressions.Limits.DEFAULT), 1000, 1000).parse("""
+        id: g
+        steps:
+          - {id: s, type: noop, gate: {signal: go, condition: "signal.params.x == 1", lookback: 1h}}
+        """);
+    var started = new WorkflowInstance.InstanceStarted("i-2", new StartSpec("g", 1, gated.steps(), Map.of(), Map.of(),
+        Optional.empty(), Optional.empty(), at, Optional.empty(), false, false), at);
+    assertEquals(started, roundTrip(started));
+
+    // Steps journaled before gates existed have no "gate" field: they read as ungated.
+    ObjectMapper akkaMapper = akka.serialization.jackson.JacksonObjectMapperProvider.get(testKit.system())
+        .getOrCreate("jackson-cbor", Optional.empty());
+    var tree = (com.fasterxml.jackson.databind.node.ObjectNode) akkaMapper.valueToTree(gated.steps().get(0));
+    tree.remove("gate");
+    var old = akkaMapper.treeToValue(tree, WorkflowDefinition.StepDefinition.class);
+    assertEquals(Optional.empty(), old.gate());
+    assertEquals("s", old.id());
     var finished = new WorkflowInstance.ChildFinished("step2", 1, 7, InstanceStatus.SUCCEEDED, null, null);
     assertEquals(finished, roundTrip(finished));
   }

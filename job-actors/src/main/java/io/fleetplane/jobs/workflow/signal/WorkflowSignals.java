@@ -83,14 +83,29 @@ public final class WorkflowSignals {
 
   private static final Map<ActorSystem<?>, WorkflowSignals> ALL = new ConcurrentHashMap<>();
 
+  /** What a gate check found: the signal that opened the gate already, else the candidates to try. */
+  public record GateCheck(Optional<String> opened, List<Signal> candidates) {}
+
+  /** A signal and everything it led to or came from (lineage, signal -> ...). */
+  public record SignalLineage(Signal signal, List<Trigger> triggered, List<SignalStore.GateOpening> unblocked,
+      Optional<SignalStore.Origin> publishedBy) {}
+
+  /** What an instance's steps did with signals (lineage, instance -> ...). */
+  public record InstanceSignals(List<SignalStore.GateOpening> unblockedBy, List<SignalStore.Origin> published) {}
+
   private final WorkflowEngine engine;
   private final SignalStore store;
   private final Clock clock;
+  private final java.time.Duration gatePollInterval;
+  private final int gateCandidates;
 
-  WorkflowSignals(WorkflowEngine engine, SignalStore store, Clock clock) {
+  WorkflowSignals(WorkflowEngine engine, SignalStore store, Clock clock, java.time.Duration gatePollInterval,
+      int gateCandidates) {
     this.engine = engine;
     this.store = store;
     this.clock = clock;
+    this.gatePollInterval = gatePollInterval;
+    this.gateCandidates = gateCandidates;
   }
 
   /** Call after {@link WorkflowEngine#start}. */
@@ -98,7 +113,9 @@ public final class WorkflowSignals {
     WorkflowEngine engine = WorkflowEngine.get(system);
     SignalStore store = new SignalStore(PersistenceSettings.fromConfig(system.settings().config()),
         system.settings().config().getInt("fleetplane.workflows.signals.pool-size"));
-    WorkflowSignals signals = new WorkflowSignals(engine, store, Clock.systemUTC());
+    var config = system.settings().config().getConfig("fleetplane.workflows.signals");
+    WorkflowSignals signals = new WorkflowSignals(engine, store, Clock.systemUTC(),
+        config.getDuration("gate-poll-interval"), config.getInt("gate-candidates"));
     ALL.put(system, signals);
     system.getWhenTerminated().thenRun(() -> ALL.remove(system));
     CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(),
@@ -155,7 +172,7 @@ public final class WorkflowSignals {
       // version (first wins) is what subscriptions see.
       CompletionStage<Signal> effective = isNew ? CompletableFuture.completedFuture(signal)
           : store.get(signal.signalId()).thenApply(s -> s.orElse(signal));
-      return effective.thenCompose(s -> store.subscriptionsTo(s.name()).thenCompose(subs -> {
+      return effective.thenCompose(s -> wakeGates(s).thenCompose(woken -> store.subscriptionsTo(s.name())).thenCompose(subs -> {
         CompletableFuture<Void> chain = CompletableFuture.completedFuture(null);
         for (Subscription sub : subs) {
           chain = chain.thenCompose(x -> trigger(s, sub).toCompletableFuture());
@@ -164,6 +181,63 @@ public final class WorkflowSignals {
             .thenApply(triggers -> new Published(s, !isNew, triggers));
       }));
     });
+  }
+
+  /**
+   * Tells every instance with a gate waiting for this name to check it now: the prompt path (the
+   * instance's own poll is the safety net for a lost wake-up). The instance decides whether the
+   * signal matches; a stored signal is in the history every check reads, so the order of store
+   * and wake-up cannot lose it.
+   */
+  private CompletionStage<Void> wakeGates(Signal s) {
+    return store.instancesWaitingFor(s.name()).thenAccept(ids -> ids.forEach(id ->
+        engine.checkGates(id, "signal " + s.signalId())));
+  }
+
+  /** Publishes a signal a workflow step made, recording the step as its origin (lineage). */
+  public CompletionStage<Published> publishFromStep(Signal signal, String instanceId, String workflowId,
+      String stepId) {
+    return publish(signal).thenCompose(p -> !"workflow".equals(p.signal().source()) ? CompletableFuture.completedFuture(p)
+        // A signal id that another source sent first is not this step's: no origin for it.
+        : store.recordOrigin(new SignalStore.Origin(p.signal().signalId(), instanceId, workflowId, stepId))
+            .thenApply(x -> p));
+  }
+
+  /** How often a waiting gate checks the history by itself (the safety net under publish's wake-up). */
+  public java.time.Duration gatePollInterval() {
+    return gatePollInterval;
+  }
+
+  /**
+   * Registers a waiting gate and reads what could open it: the signal that already did (a claim
+   * made before a crash), or the signals of its name received since {@code since}, oldest first.
+   */
+  public CompletionStage<GateCheck> checkGate(String instanceId, String workflowId, String stepId, String signalName,
+      Instant since) {
+    return store.registerGate(instanceId, stepId, workflowId, signalName, since).thenCompose(opened -> opened.isPresent()
+        ? CompletableFuture.completedFuture(new GateCheck(opened, List.of()))
+        : store.receivedSince(signalName, since, gateCandidates).thenApply(c -> new GateCheck(Optional.empty(), c)));
+  }
+
+  /** Opens a gate with a signal; answers the signal that opened it (an earlier claim wins). */
+  public CompletionStage<Optional<String>> claimGate(String instanceId, String stepId, String signalId) {
+    return store.claimGate(instanceId, stepId, signalId);
+  }
+
+  /** The gate stopped waiting without a signal (timed out, cancelled): publish no longer wakes it. */
+  public CompletionStage<Void> dropWaitingGate(String instanceId, String stepId) {
+    return store.dropWaitingGate(instanceId, stepId);
+  }
+
+  /** The variables a gate condition reads a candidate signal as ({@code signal.params.x}, ...). */
+  public static JsonNode gateVariable(Signal s) {
+    var node = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+    node.put("signalId", s.signalId());
+    node.put("name", s.name());
+    node.put("source", s.source());
+    node.put("time", s.time().toString());
+    node.putObject("params").setAll(s.params());
+    return node;
   }
 
   private CompletionStage<Void> trigger(Signal s, Subscription sub) {
@@ -196,6 +270,21 @@ public final class WorkflowSignals {
       Signal signal = s.orElseThrow(() -> new NotFoundException(NOT_FOUND, "No signal " + signalId + "."));
       return store.triggersOf(signalId).thenApply(t -> new Published(signal, true, t));
     });
+  }
+
+  /** The signal, what it started, the gates it opened and the step that published it. */
+  public CompletionStage<SignalLineage> lineage(String signalId) {
+    return store.get(signalId).thenCompose(s -> {
+      Signal signal = s.orElseThrow(() -> new NotFoundException(NOT_FOUND, "No signal " + signalId + "."));
+      return store.triggersOf(signalId).thenCompose(t -> store.gatesOpenedBy(signalId).thenCompose(g ->
+          store.originOf(signalId).thenApply(o -> new SignalLineage(signal, t, g, o))));
+    });
+  }
+
+  /** The signals that opened an instance's gates and those its steps published. */
+  public CompletionStage<InstanceSignals> signalsOf(String instanceId) {
+    return store.gatesOpenedIn(instanceId).thenCompose(g -> store.publishedBy(instanceId)
+        .thenApply(p -> new InstanceSignals(g, p)));
   }
 
   /** The signal trigger that started an instance, if a signal started it. */
