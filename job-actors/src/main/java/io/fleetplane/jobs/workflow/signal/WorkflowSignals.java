@@ -21,7 +21,6 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 
 /**
@@ -81,7 +80,12 @@ public final class WorkflowSignals {
   /** What a publish did: whether the id was seen before, and the instances it (now or earlier) started. */
   public record Published(Signal signal, boolean duplicate, List<Trigger> triggered) {}
 
-  private static final Map<ActorSystem<?>, WorkflowSignals> ALL = new ConcurrentHashMap<>();
+  /**
+   * By identity: typed ActorSystems with the same name are equal (their path is akka://name/user),
+   * so two nodes in one JVM (tests, restarts) would share, and the first to stop would remove, one entry.
+   */
+  private static final Map<ActorSystem<?>, WorkflowSignals> ALL =
+      java.util.Collections.synchronizedMap(new java.util.IdentityHashMap<>());
 
   /** What a gate check found: the signal that opened the gate already, else the candidates to try. */
   public record GateCheck(Optional<String> opened, List<Signal> candidates) {}
