@@ -27,7 +27,8 @@ import java.util.concurrent.CompletionStage;
  *       {@code ?next=} how many, default 5), {@code DELETE .../schedules/{sid}};
  *   <li>{@code POST .../schedules/{sid}/actions/enable}, {@code .../actions/disable};
  *   <li>{@code GET .../schedules/{sid}/fires} (the instances it started, newest first);
- *   <li>{@code GET .../instances/{iid}/lineage} (what started the instance: schedule, signal, parent or API).
+ *   <li>{@code GET .../instances/{iid}/lineage} (what started the instance: schedule, signal, parent or API;
+ *       the signals that opened its gated steps; the signals its steps published).
  * </ul>
  * Mounted next to {@link WorkflowRoutes} under the same workflows:read / workflows:write wrapper.
  */
@@ -168,12 +169,14 @@ final class ScheduleRoutes extends AllDirectives {
         return complete(WorkflowRoutes.problem(StatusCodes.NOT_FOUND, WorkflowEngine.INSTANCE_NOT_FOUND,
             "No instance " + instanceId + " of workflow " + workflowId + ".", null));
       }
+      var gatesAndPublished = signals.signalsOf(instanceId);
       return onComplete(WorkflowRoutes.unwrap(schedules.startedBy(instanceId).thenCombine(signals.startedBy(instanceId),
-          java.util.Map::entry)), both -> {
-        if (both.isFailure()) {
-          return failure(both.failed().get());
+          java.util.Map::entry).thenCombine(gatesAndPublished, java.util.Map::entry)), all -> {
+        if (all.isFailure()) {
+          return failure(all.failed().get());
         }
-        var r = akka.japi.Pair.create(both.get().getKey(), both.get().getValue());
+        var both = all.get().getKey();
+        var r = akka.japi.Pair.create(both.getKey(), both.getValue());
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("instanceId", instanceId);
         out.put("workflowId", workflowId);
@@ -199,6 +202,8 @@ final class ScheduleRoutes extends AllDirectives {
           startedBy.put("type", "api");
         }
         out.put("startedBy", startedBy);
+        out.put("unblockedBy", all.get().getValue().unblockedBy());
+        out.put("published", all.get().getValue().published());
         return complete(Json.response(StatusCodes.OK, out));
       });
     });

@@ -22,7 +22,8 @@ import java.util.concurrent.CompletionStage;
  *   <li>{@code POST /api/v1/signals} ({@code {"signalId", "name", "params", "time"}}): 201 when the
  *       id is new, 200 when it was seen before; either way the body lists the instances the signal
  *       started. Give a {@code signalId} for exactly-once: a retry with the same id starts nothing new;
- *   <li>{@code GET /api/v1/signals/{signalId}}: the signal and what it started;
+ *   <li>{@code GET /api/v1/signals/{signalId}}: the signal and its lineage: the instances it started,
+ *       the gated steps it opened, and the workflow step that published it (if one did);
  *   <li>{@code POST|GET /api/v1/workflows/{id}/subscriptions}, {@code GET|DELETE .../subscriptions/{sid}}
  *       ({@code {"signal": "table-landed", "condition": "params.table == 'orders'", "params":
  *       {"day": "${params.partition}"}}}).
@@ -54,10 +55,20 @@ final class SignalRoutes extends AllDirectives {
   Route signalRoutes() {
     return pathPrefix("signals", () -> concat(
         pathEndOrSingleSlash(() -> post(() -> body.as(SignalBody.class, this::publish))),
-        path(PathMatchers.segment(), signalId -> get(() -> respond(signals.get(checked(signalId,
+        path(PathMatchers.segment(), signalId -> get(() -> respond(signals.lineage(checked(signalId,
             WorkflowSignals.isValidSignalId(signalId), WorkflowSignals.ID_INVALID, "signalId",
             "Signal ids are 1-200 letters, digits and . _ : @ ~ -, starting with a letter or digit."))
-            .thenApply(p -> Map.of("signal", p.signal(), "triggered", p.triggered())), StatusCodes.OK)))));
+            .thenApply(SignalRoutes::lineageBody), StatusCodes.OK)))));
+  }
+
+  /** Lineage from a signal: forwards (instances started, gates opened) and back (the step that published it). */
+  private static Map<String, Object> lineageBody(WorkflowSignals.SignalLineage l) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("signal", l.signal());
+    out.put("triggered", l.triggered());
+    out.put("unblocked", l.unblocked());
+    out.put("publishedBy", l.publishedBy().orElse(null));
+    return out;
   }
 
   /** {@code /workflows/{id}/subscriptions...} */
