@@ -196,9 +196,11 @@ class WorkflowGateIT {
   }
 
   @Test
-  void aNodeRestartWhileWaitingKeepsTheGateAndTheSignalStillOpensIt() throws Exception {
+  void aNodeRestartWhileWaitingKeepsTheGatesAndAClaimMadeBeforeTheCrashIsHonoured() throws Exception {
     PostgresEndpoint own = TestPostgres.newSchema();
     WorkflowFixture.migrate(own);
+    SignalStore direct = new SignalStore(new io.fleetplane.persistence.PersistenceSettings(own.jdbcUrl(), own.user(),
+        own.password(), 2, true, Duration.ofSeconds(10)), 2);
     try {
       ActorSystem<Void> node1 = WorkflowFixture.startSystem(config(own));
       String id;
@@ -211,10 +213,22 @@ class WorkflowGateIT {
             steps:
               - {id: a, type: noop}
               - {id: load, type: noop, dependsOn: [a], gate: {signal: restart-landed}}
+              - {id: claimed, type: noop, dependsOn: [a], gate: {signal: restart-other}}
             """);
         id = start(engine1, "gated-restart", Map.of()).instanceId();
-        awaitView(engine1, id, Duration.ofSeconds(20), v -> step(v, "load").status() == StepStatus.RUNNING,
-            "load waits");
+        awaitView(engine1, id, Duration.ofSeconds(20), v -> step(v, "load").status() == StepStatus.RUNNING
+            && step(v, "claimed").status() == StepStatus.RUNNING, "both gated steps wait");
+        // What a crash between the claim and its journal write leaves behind: "claimed" held by a
+        // signal although an older match exists. The claim is made while no restart-other signal
+        // exists (so node 1's own check cannot have claimed another), then the signals are stored
+        // without publish (nothing wakes node 1).
+        String instance = id;
+        io.fleetplane.testkit.Eventually.await(Duration.ofSeconds(20),
+            () -> await(direct.claimGate(instance, "claimed", "pre-claimed")).equals(Optional.of("pre-claimed")),
+            () -> "the gate of 'claimed' is registered and claimed");
+        java.time.Instant now = java.time.Instant.now();
+        await(direct.insert(new SignalStore.Signal("older-match", "restart-other", Map.of(), now, "it")));
+        await(direct.insert(new SignalStore.Signal("pre-claimed", "restart-other", Map.of(), now, "it")));
       } finally {
         WorkflowFixture.stop(node1);
       }
@@ -223,22 +237,28 @@ class WorkflowGateIT {
       try {
         WorkflowEngine engine2 = WorkflowEngine.start(node2);
         WorkflowSignals signals2 = WorkflowSignals.start(node2);
-        // The engine wakes the instance from workflow_instance_active; it registers its gate again.
+        // The engine wakes the instance from workflow_instance_active; recovery registers its gates
+        // again, finds the claim and opens "claimed" with it, not with the older match.
         InstanceView recovered = awaitView(engine2, id, Duration.ofSeconds(30),
-            v -> step(v, "load").status() == StepStatus.RUNNING, "load waits after the restart");
+            v -> step(v, "claimed").status() == StepStatus.SUCCEEDED, "claimed opens after the restart");
+        assertEquals("signal pre-claimed", gateEntries(recovered, "claimed").get(0).reason());
+        assertEquals(StepStatus.RUNNING, step(recovered, "load").status(), "load still waits");
         assertEquals(List.of("RUNNING#1"), history(recovered, "load"));
         await(signals2.publish(signals2.signal(Optional.of("restart-1"), "restart-landed", Map.of(), Optional.empty(),
             "it")));
         InstanceView done = awaitFinished(engine2, id, Duration.ofSeconds(20));
         assertEquals(InstanceStatus.SUCCEEDED, done.status(), done.toString());
         assertEquals(List.of("RUNNING#1", "GATE_OPENED#1", "RUNNING#1", "SUCCEEDED#1"), history(done, "load"));
+        assertEquals(List.of("RUNNING#1", "GATE_OPENED#1", "RUNNING#1", "SUCCEEDED#1"), history(done, "claimed"));
         assertEquals(List.of("RUNNING#1", "SUCCEEDED#1"), history(done, "a"), "a did not run again");
-        assertEquals(List.of("restart-1"), await(signals2.signalsOf(id)).unblockedBy().stream()
-            .map(SignalStore.GateOpening::signalId).toList());
+        assertEquals(List.of("pre-claimed", "restart-1"), await(signals2.signalsOf(id)).unblockedBy().stream()
+            .map(SignalStore.GateOpening::signalId).sorted().toList());
+        assertEquals(List.of(), await(signals2.lineage("older-match")).unblocked());
       } finally {
         WorkflowFixture.stop(node2);
       }
     } finally {
+      direct.close();
       TestPostgres.dropSchema(own);
     }
   }
