@@ -261,9 +261,9 @@ public final class WorkflowEngine {
     return merged;
   }
 
-  /** Asks an instance's gated steps to check the signal history now (no reply; see WorkflowInstance.CheckGates). */
-  public void checkGates(String instanceId, String why) {
-    sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId).tell(new WorkflowInstance.CheckGates(why));
+  /** Asks an instance's gated steps to check the signal history now (no reply; see WorkflowInstance.CheckSignalGates). */
+  public void checkSignalGates(String instanceId, String why) {
+    sharding.entityRefFor(WorkflowInstance.ENTITY_TYPE_KEY, instanceId).tell(new WorkflowInstance.CheckSignalGates(why));
   }
 
   public CompletionStage<WorkflowInstance.GetReply> get(String instanceId) {

@@ -138,14 +138,14 @@ public final class WorkflowInstance
    * Steps waiting on a gate check the signal history now (sent by WorkflowSignals.publish for a
    * signal of a waited-for name, and by the gate's own poll timer). No reply; harmless anytime.
    */
-  public record CheckGates(String why) implements Command {}
+  public record CheckSignalGates(String why) implements Command {}
 
   /** A gate check's answer: {@code opened} when a signal already holds the gate; null lists on error. */
-  private record GateChecked(String stepId, int attempt, Optional<String> opened,
+  private record SignalGateChecked(String stepId, int attempt, Optional<String> opened,
       List<io.fleetplane.jobs.workflow.signal.SignalStore.Signal> candidates, String error) implements Command {}
 
   /** The signal that holds the gate after a claim (this instance's or an earlier one). */
-  private record GateClaimed(String stepId, int attempt, String signalId, String error) implements Command {}
+  private record SignalGateClaimed(String stepId, int attempt, String signalId, String error) implements Command {}
 
   private record Passivate(String why) implements Command {}
 
@@ -376,9 +376,9 @@ public final class WorkflowInstance
         .onCommand(InstanceTimedOut.class, this::onInstanceTimeout)
         .onCommand(GateLocated.class, this::onGateLocated)
         .onCommand(SlotGranted.class, this::onSlotGranted)
-        .onCommand(CheckGates.class, this::onCheckGates)
-        .onCommand(GateChecked.class, this::onGateChecked)
-        .onCommand(GateClaimed.class, this::onGateClaimed)
+        .onCommand(CheckSignalGates.class, this::onCheckSignalGates)
+        .onCommand(SignalGateChecked.class, this::onSignalGateChecked)
+        .onCommand(SignalGateClaimed.class, this::onSignalGateClaimed)
         .onCommand(Passivate.class, (s, c) -> Effect().stop());
     return builder.build();
   }
@@ -985,7 +985,7 @@ public final class WorkflowInstance
     }
   }
 
-  // ------------------------------------------------------------------------------------- gates
+  // ------------------------------------------------------------------------------ signal gates
 
   static final String GATE_OPENED = "GATE_OPENED";
   static final String GATE_REASON = "signal ";
@@ -1016,7 +1016,7 @@ public final class WorkflowInstance
     Duration poll = signals.map(io.fleetplane.jobs.workflow.signal.WorkflowSignals::gatePollInterval)
         .orElse(Duration.ofSeconds(30));
     if (!timers.isTimerActive("gate-poll-" + d.id())) {
-      timers.startTimerWithFixedDelay("gate-poll-" + d.id(), new CheckGates("poll"), poll);
+      timers.startTimerWithFixedDelay("gate-poll-" + d.id(), new CheckSignalGates("poll"), poll);
     }
     if (signals.isEmpty()) {
       context.getLog().warn("Step {} of {} waits on a gate, but signals are not started on this node", d.id(),
@@ -1025,11 +1025,11 @@ public final class WorkflowInstance
     }
     context.pipeToSelf(signals.get().checkGate(instanceId, s.spec().workflowId(), d.id(), d.gate().get().signal(),
         gateWindowStart(s, d)), (check, error) -> error != null
-            ? new GateChecked(d.id(), attempt, Optional.empty(), null, causeOf(error).getMessage())
-            : new GateChecked(d.id(), attempt, check.opened(), check.candidates(), null));
+            ? new SignalGateChecked(d.id(), attempt, Optional.empty(), null, causeOf(error).getMessage())
+            : new SignalGateChecked(d.id(), attempt, check.opened(), check.candidates(), null));
   }
 
-  private Effect<Event, State> onCheckGates(Active s, CheckGates c) {
+  private Effect<Event, State> onCheckSignalGates(Active s, CheckSignalGates c) {
     if (s.status().terminal()) {
       return Effect().none().thenRun(x -> passivate());
     }
@@ -1041,7 +1041,7 @@ public final class WorkflowInstance
     return Effect().none();
   }
 
-  private Effect<Event, State> onGateChecked(Active s, GateChecked c) {
+  private Effect<Event, State> onSignalGateChecked(Active s, SignalGateChecked c) {
     StepDefinition d = s.definition(c.stepId()).orElseThrow();
     if (s.status().terminal() || !waitingForSignal(s, d) || s.step(c.stepId()).attempt() != c.attempt()) {
       return Effect().none();
@@ -1052,7 +1052,7 @@ public final class WorkflowInstance
       return Effect().none();
     }
     if (c.opened().isPresent()) {
-      return openGate(s, d, c.attempt(), c.opened().get());
+      return openSignalGate(s, d, c.attempt(), c.opened().get());
     }
     var gate = d.gate().get();
     Expressions.Scope base = scope(s);
@@ -1077,8 +1077,8 @@ public final class WorkflowInstance
         String signalId = candidate.signalId();
         var signals = io.fleetplane.jobs.workflow.signal.WorkflowSignals.find(context.getSystem()).orElseThrow();
         context.pipeToSelf(signals.claimGate(instanceId, c.stepId(), signalId), (held, error) -> error != null
-            ? new GateClaimed(c.stepId(), c.attempt(), null, causeOf(error).getMessage())
-            : new GateClaimed(c.stepId(), c.attempt(), held.orElse(null), held.isEmpty()
+            ? new SignalGateClaimed(c.stepId(), c.attempt(), null, causeOf(error).getMessage())
+            : new SignalGateClaimed(c.stepId(), c.attempt(), held.orElse(null), held.isEmpty()
                 ? "gate row of step " + c.stepId() + " is missing" : null));
         return Effect().none();
       }
@@ -1086,7 +1086,7 @@ public final class WorkflowInstance
     return Effect().none();
   }
 
-  private Effect<Event, State> onGateClaimed(Active s, GateClaimed c) {
+  private Effect<Event, State> onSignalGateClaimed(Active s, SignalGateClaimed c) {
     StepDefinition d = s.definition(c.stepId()).orElseThrow();
     if (s.status().terminal() || !waitingForSignal(s, d) || s.step(c.stepId()).attempt() != c.attempt()) {
       return Effect().none();
@@ -1096,11 +1096,11 @@ public final class WorkflowInstance
           c.error());
       return Effect().none();
     }
-    return openGate(s, d, c.attempt(), c.signalId());
+    return openSignalGate(s, d, c.attempt(), c.signalId());
   }
 
   /** Journals the opening, then the step's start as if it had just become ready (its timeout starts again). */
-  private Effect<Event, State> openGate(Active s, StepDefinition d, int attempt, String signalId) {
+  private Effect<Event, State> openSignalGate(Active s, StepDefinition d, int attempt, String signalId) {
     timers.cancel("gate-poll-" + d.id());
     Instant now = Instant.now();
     context.getLog().info("Gate of step {} of {} opened by signal {}", d.id(), instanceId, signalId);

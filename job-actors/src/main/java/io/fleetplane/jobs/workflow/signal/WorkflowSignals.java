@@ -195,7 +195,7 @@ public final class WorkflowSignals {
    */
   private CompletionStage<Void> wakeGates(Signal s) {
     return store.instancesWaitingFor(s.name()).thenAccept(ids -> ids.forEach(id ->
-        engine.checkGates(id, "signal " + s.signalId())));
+        engine.checkSignalGates(id, "signal " + s.signalId())));
   }
 
   /** Publishes a signal a workflow step made, recording the step as its origin (lineage). */
