@@ -66,7 +66,9 @@ public final class WorkflowEngine {
   /** The step exists but is not a foreach, so it has no iterations (HTTP 404). */
   public static final String STEP_NOT_FOREACH = "workflow.step-not-foreach";
 
-  private static final Map<ActorSystem<?>, WorkflowEngine> ENGINES = new java.util.concurrent.ConcurrentHashMap<>();
+  /** By identity: same-name typed ActorSystems are equal (see WorkflowSignals' registry). */
+  private static final Map<ActorSystem<?>, WorkflowEngine> ENGINES =
+      java.util.Collections.synchronizedMap(new java.util.IdentityHashMap<>());
 
   private final ActorSystem<?> system;
   private final WorkflowSettings settings;

@@ -24,7 +24,6 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Schedules on workflow definitions: the operations the API calls, and start-up of the
@@ -72,7 +71,9 @@ public final class WorkflowSchedules {
       String catchUp, int maxCatchUp, Map<String, JsonNode> params, boolean enabled, Instant watermark,
       Instant createdAt, Instant updatedAt, List<Instant> nextFireTimes) {}
 
-  private static final Map<ActorSystem<?>, WorkflowSchedules> ALL = new ConcurrentHashMap<>();
+  /** By identity: same-name typed ActorSystems are equal (see WorkflowSignals' registry). */
+  private static final Map<ActorSystem<?>, WorkflowSchedules> ALL =
+      java.util.Collections.synchronizedMap(new java.util.IdentityHashMap<>());
 
   private final WorkflowEngine engine;
   private final ScheduleStore store;
