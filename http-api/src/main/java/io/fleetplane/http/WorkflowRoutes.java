@@ -265,8 +265,13 @@ public final class WorkflowRoutes extends AllDirectives {
           return complete(problem(StatusCodes.SERVICE_UNAVAILABLE, ErrorCode.SERVICE_UNAVAILABLE.code(),
               "The iterations read side cannot be read right now; retry later.", null));
         }
+        // Only an iteration the step left running is cancelled: a row still "running" for one the
+        // parent saw finish is the read side lagging behind the parent, and stays "running" until
+        // the projection catches up.
+        java.util.Set<Integer> leftRunning = java.util.Set.copyOf(loop.running());
         java.util.function.Function<IterationReadSide.IterationRow, IterationDto> dto = row -> new IterationDto(
-            row.index(), prefix + row.index(), ended && row.state().equals("running") ? "cancelled" : row.state(),
+            row.index(), prefix + row.index(),
+            ended && row.state().equals("running") && leftRunning.contains(row.index()) ? "cancelled" : row.state(),
             row.startedAt(), row.finishedAt());
         if (state.isPresent()) {
           out.put("total", r.get().total());
