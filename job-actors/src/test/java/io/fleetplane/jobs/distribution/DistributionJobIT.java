@@ -218,6 +218,45 @@ class DistributionJobIT {
   }
 
   @Test
+  void highPriorityJobOvertakesANormalOneWhileABigLowOneKeepsTheQueueFull() throws Exception {
+    renderDelayMillis = 50;
+    try {
+      // Uploads first, so the three jobs are submitted back to back while the low one is busy.
+      List<FileRequest> lowFiles = upload(distributions, "Low", 3, 1);
+      List<FileRequest> normalFiles = upload(distributions, "Normal", 2, 1);
+      List<FileRequest> highFiles = upload(distributions, "High", 2, 1);
+      var low = await(distributions.submit(new DistributionRequest(lowFiles, recipients("Low", 20), null, false, null,
+          false, false, "low")));
+      // The normal job is submitted first, the same size: only its priority lets the high one overtake it.
+      var normal = await(distributions.submit(new DistributionRequest(normalFiles, recipients("Normal", 4), null,
+          false, null, false)));
+      var high = await(distributions.submit(new DistributionRequest(highFiles, recipients("High", 4), null, false,
+          null, false, false, "high")));
+      assertEquals("low", low.summary().priority());
+      assertEquals("normal", normal.summary().priority());
+      assertEquals("high", high.summary().priority());
+      String lowId = low.summary().jobId();
+      String normalId = normal.summary().jobId();
+      String highId = high.summary().jobId();
+      eventually("all three complete", Duration.ofSeconds(90), () ->
+          summary(distributions, lowId).status().equals("completed")
+              && summary(distributions, normalId).status().equals("completed")
+              && summary(distributions, highId).status().equals("completed"));
+      var highDone = summary(distributions, highId).finishedAt();
+      var normalDone = summary(distributions, normalId).finishedAt();
+      assertTrue(highDone.isBefore(normalDone), "high finished " + highDone + ", normal " + normalDone);
+      assertTrue(normalDone.isBefore(summary(distributions, lowId).finishedAt()), "the 60-item low job finishes last");
+      var lowItems = assertInstanceOf(DistributionJob.ItemsPage.class, await(distributions.items(lowId, null, 0, 100))).items();
+      long lowBeforeHigh = lowItems.stream().filter(i -> !i.updatedAt().isAfter(highDone)).count();
+      // Weighted 4:2:1: the 8 high items wait for about one low item per four of their own, plus
+      // what was already in flight (parallelism 2 x 4) when they arrived; not for the 60.
+      assertTrue(lowBeforeHigh < 30, "low items done before the high job finished: " + lowBeforeHigh + " of 60");
+    } finally {
+      renderDelayMillis = 0;
+    }
+  }
+
+  @Test
   void corruptSourceFailsItsItemsWithAReasonAndTheRestCompletes() throws Exception {
     List<FileRequest> files = upload(distributions, "Corrupt", 2, 1);
     Path onDisk = ((FileSystemDocumentStore) distributions.store()).path(files.get(1).documentId());
