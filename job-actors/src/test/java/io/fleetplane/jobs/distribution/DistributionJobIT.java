@@ -14,6 +14,8 @@ import io.fleetplane.jobs.distribution.domain.DistributionRequest;
 import io.fleetplane.jobs.distribution.domain.DistributionRequest.FileRequest;
 import io.fleetplane.jobs.distribution.domain.DistributionRequest.RecipientRequest;
 import io.fleetplane.jobs.distribution.domain.DistributionSecrets;
+import io.fleetplane.jobs.distribution.notify.Notifier;
+import io.fleetplane.jobs.distribution.notify.PushNotifier;
 import io.fleetplane.jobs.distribution.store.FileSystemDocumentStore;
 import io.fleetplane.testkit.infra.FreePorts;
 import io.fleetplane.testkit.infra.PostgresEndpoint;
@@ -67,6 +69,17 @@ class DistributionJobIT {
     return CopyRenderer.PDFBOX.render(jobId, itemId, source, watermark, fingerprint, password);
   };
 
+  /** Pushes per message id; recipients named "Flaky ..." fail their first two attempts, "Unreachable ..." every one. */
+  private static final Map<String, Integer> PUSH_ATTEMPTS = new ConcurrentHashMap<>();
+  private static final List<PushNotifier.PushNotification> PUSHED = new java.util.concurrent.CopyOnWriteArrayList<>();
+  private static final PushNotifier PUSH = n -> {
+    int attempt = PUSH_ATTEMPTS.merge(n.messageId(), 1, Integer::sum);
+    if (n.recipientName().startsWith("Unreachable") || (n.recipientName().startsWith("Flaky") && attempt <= 2)) {
+      throw new Notifier.NotificationException("push gateway refused attempt " + attempt, null);
+    }
+    PUSHED.add(n);
+  };
+
   @BeforeAll
   static void start() throws Exception {
     db = TestPostgres.newSchema();
@@ -74,7 +87,7 @@ class DistributionJobIT {
     storeDir = Files.createTempDirectory("fp-distribution-it-");
     smtpPort = FreePorts.next();
     mail = DistributionFixture.startSmtp(smtpPort);
-    system = DistributionFixture.startNode(DistributionFixture.config(db, storeDir, smtpPort, 2), COUNTING);
+    system = DistributionFixture.startNode(DistributionFixture.config(db, storeDir, smtpPort, 2), COUNTING, PUSH);
     distributions = Distributions.get(system);
   }
 
@@ -254,6 +267,42 @@ class DistributionJobIT {
     } finally {
       renderDelayMillis = 0;
     }
+  }
+
+  @Test
+  void pushIsRetriedWithBackoffAndAPermanentFailureIsRecordedOnTheItem() throws Exception {
+    List<FileRequest> files = upload(distributions, "Push", 1, 1);
+    List<RecipientRequest> people = List.of(new RecipientRequest("Flaky Fay", "fay@example.com"),
+        new RecipientRequest("Unreachable Uma", "uma@example.com",
+            new DistributionRequest.PushTargetRequest("app-uma", null, null)),
+        new RecipientRequest("Steady Sam", "sam@example.com"));
+    var accepted = await(distributions.submit(new DistributionRequest(files, people, null, false, null, false, true,
+        null)));
+    String jobId = accepted.summary().jobId();
+    assertTrue(accepted.summary().pushNotification());
+    eventually("job finishes", Duration.ofSeconds(30), () -> summary(distributions, jobId).finishedAt() != null);
+    DistributionJob.Summary s = summary(distributions, jobId);
+    assertEquals("completed-with-errors", s.status());
+    assertEquals(2, s.counts().get("completed"));
+    assertEquals(1, s.counts().get("failed"));
+    DistributionJob.ItemView failed = s.failures().get(0);
+    assertEquals("f0-r1", failed.itemId());
+    assertEquals("push", failed.failedStep());
+    assertTrue(failed.lastError().contains("gave up after 3 attempts") && failed.lastError().contains("push gateway"),
+        failed.lastError());
+    String id = "<" + jobId + ".f0-r";
+    assertEquals(3, PUSH_ATTEMPTS.get(id + "0@fleetplane>"), "two failures, then delivered on the third attempt");
+    assertEquals(3, PUSH_ATTEMPTS.get(id + "1@fleetplane>"), "retried up to max-attempts");
+    assertEquals(1, PUSH_ATTEMPTS.get(id + "2@fleetplane>"));
+    List<PushNotifier.PushNotification> delivered = PUSHED.stream().filter(n -> n.jobId().equals(jobId)).toList();
+    assertEquals(Set.of(id + "0@fleetplane>", id + "2@fleetplane>"),
+        delivered.stream().map(PushNotifier.PushNotification::messageId).collect(Collectors.toSet()));
+    assertTrue(delivered.stream().allMatch(n -> n.link().contains("/d/") && n.linkExpiresAt() != null));
+    assertTrue(mailsFor(jobId).isEmpty(), "push only: no e-mail");
+    // The item's notify record counts every delivery attempt.
+    var items = assertInstanceOf(DistributionJob.ItemsPage.class, await(distributions.items(jobId, "completed", 0, 10)));
+    assertEquals(4, items.items().stream().filter(i -> i.itemId().equals("f0-r0")).findFirst().orElseThrow().attempts(),
+        "render once, push three times");
   }
 
   @Test
