@@ -36,9 +36,9 @@ import scala.concurrent.ExecutionContext;
  * The steps of one item, each retried with backoff: {@code render} (load the source, watermark,
  * fingerprint, encrypt), {@code store} (the copy), {@code record} (the job persists the result),
  * {@code notify} (e-mail with link and password) and/or {@code push} (Kafka record, device
- * session), {@code record} again. A step that cannot
- * succeed (corrupt source) or that keeps failing ends as {@link DistributionJob.RecordFailed}
- * with the step and reason; other items are unaffected.
+ * session), {@code record} again. A step that cannot succeed (corrupt source) or that keeps
+ * failing ends as {@link DistributionJob.RecordFailed} with the step and reason; other items are
+ * unaffected.
  */
 final class DistributionWorker {
 

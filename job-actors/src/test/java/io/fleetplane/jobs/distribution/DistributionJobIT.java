@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import akka.actor.typed.ActorSystem;
 import com.icegreen.greenmail.util.GreenMail;
+import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.jobs.distribution.domain.DistributionRequest;
 import io.fleetplane.jobs.distribution.domain.DistributionRequest.FileRequest;
 import io.fleetplane.jobs.distribution.domain.DistributionRequest.RecipientRequest;
@@ -271,6 +272,7 @@ class DistributionJobIT {
 
   @Test
   void pushIsRetriedWithBackoffAndAPermanentFailureIsRecordedOnTheItem() throws Exception {
+    long failuresBefore = Metrics.count(DistributionWorker.METRIC_NOTIFICATION_FAILURES, Map.of("channel", "push"));
     List<FileRequest> files = upload(distributions, "Push", 1, 1);
     List<RecipientRequest> people = List.of(new RecipientRequest("Flaky Fay", "fay@example.com"),
         new RecipientRequest("Unreachable Uma", "uma@example.com",
@@ -299,6 +301,8 @@ class DistributionJobIT {
         delivered.stream().map(PushNotifier.PushNotification::messageId).collect(Collectors.toSet()));
     assertTrue(delivered.stream().allMatch(n -> n.link().contains("/d/") && n.linkExpiresAt() != null));
     assertTrue(mailsFor(jobId).isEmpty(), "push only: no e-mail");
+    assertEquals(5, Metrics.count(DistributionWorker.METRIC_NOTIFICATION_FAILURES, Map.of("channel", "push"))
+        - failuresBefore, "every failed push attempt is counted: 2 (flaky) + 3 (unreachable)");
     // The item's notify record counts every delivery attempt.
     var items = assertInstanceOf(DistributionJob.ItemsPage.class, await(distributions.items(jobId, "completed", 0, 10)));
     assertEquals(4, items.items().stream().filter(i -> i.itemId().equals("f0-r0")).findFirst().orElseThrow().attempts(),
@@ -355,15 +359,15 @@ class DistributionJobIT {
     DistributionFixture.migrate(crashDb);
     Path crashStore = Files.createTempDirectory("fp-distribution-crash-");
     Map<String, Object> config = DistributionFixture.config(crashDb, crashStore, smtpPort, 2);
-    ActorSystem<Void> first = DistributionFixture.startNode(config, COUNTING);
+    ActorSystem<Void> first = DistributionFixture.startNode(config, COUNTING, PUSH);
     String jobId;
     Set<String> doneBeforeCrash;
     renderDelayMillis = 100;
     try {
       Distributions d1 = Distributions.get(first);
       List<FileRequest> files = upload(d1, "Crash", 4, 2);
-      jobId = await(d1.submit(new DistributionRequest(files, recipients("Crash", 5), null, true, null, true)))
-          .summary().jobId();
+      jobId = await(d1.submit(new DistributionRequest(files, recipients("Crash", 5), null, true, null, true, true,
+          null))).summary().jobId();
       String id = jobId;
       eventually("some items done", Duration.ofSeconds(30), () -> summary(d1, id).counts().get("completed") >= 5);
       doneBeforeCrash = assertInstanceOf(DistributionJob.ItemsPage.class, await(d1.items(jobId, "completed", 0, 100)))
@@ -373,7 +377,7 @@ class DistributionJobIT {
       DistributionFixture.stop(first);
     }
     renderDelayMillis = 0;
-    ActorSystem<Void> second = DistributionFixture.startNode(config, COUNTING);
+    ActorSystem<Void> second = DistributionFixture.startNode(config, COUNTING, PUSH);
     try {
       Distributions d2 = Distributions.get(second);
       String id = jobId;
@@ -401,6 +405,15 @@ class DistributionJobIT {
         ids.add(m.getMessageID());
       }
       assertEquals(20, ids.size(), "one distinct message per item");
+      // Push rides the same outbox: every item pushed at least once, any repeat with the e-mail's id.
+      Map<String, Set<String>> pushIdsByItem = PUSHED.stream().filter(n -> n.jobId().equals(id))
+          .collect(Collectors.groupingBy(PushNotifier.PushNotification::itemId,
+              Collectors.mapping(PushNotifier.PushNotification::messageId, Collectors.toSet())));
+      assertEquals(20, pushIdsByItem.size(), "every item pushed: " + pushIdsByItem.keySet());
+      for (var entry : pushIdsByItem.entrySet()) {
+        assertEquals(Set.of("<" + id + "." + entry.getKey() + "@fleetplane>"), entry.getValue());
+        assertTrue(ids.contains("<" + id + "." + entry.getKey() + "@fleetplane>"), "the same id as its e-mail");
+      }
     } finally {
       DistributionFixture.stop(second);
       TestPostgres.dropSchema(crashDb);
