@@ -139,6 +139,10 @@ public final class LocalPlatform implements AutoCloseable {
       base.put("fleetplane.kafka.bootstrap-servers", kafka.bootstrapServers());
       base.put("fleetplane.bridge.mqtt.server-uri", mqttUri);
       base.put("fleetplane.node.http.port", options.httpPort());
+      if (options.httpPort() != 0 && System.getenv("FLEETPLANE_PUBLIC_BASE_URL") == null) {
+        // Links in the local mails should reach this node, also on a --http-port other than 8080.
+        base.put("fleetplane.jobs.distribution.public-base-url", "http://127.0.0.1:" + options.httpPort());
+      }
       base.put("fleetplane.node.metrics.kamon-agent", options.kamonAgent());
       base.put("akka.remote.artery.canonical.port", 0);
       FleetplaneNode node = FleetplaneNode.start(FleetplaneConfig.load(base));
