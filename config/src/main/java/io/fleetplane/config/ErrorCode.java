@@ -25,6 +25,8 @@ public enum ErrorCode {
   DISTRIBUTION_TEMPLATE_INVALID("distribution.template-invalid"),
   DISTRIBUTION_OPTIONS_INVALID("distribution.options-invalid"),
   DISTRIBUTION_NOT_CANCELLABLE("distribution.not-cancellable"),
+  DISTRIBUTION_PRIORITY_INVALID("distribution.priority-invalid"),
+  DISTRIBUTION_PUSH_TARGET_INVALID("distribution.push-target-invalid"),
   LINK_NOT_FOUND("link.not-found"),
   LINK_REVOKED("link.revoked"),
   LINK_EXPIRED("link.expired"),

@@ -43,11 +43,11 @@ final class DistributionDtos {
   /** {@code failures}: every failed item with its step and reason (the first 100; the rest via /items?state=failed). */
   record SummaryDto(String id, String status, Instant createdAt, Instant finishedAt, int totalItems,
       Map<String, Integer> counts, int files, int recipients, boolean passwordProtect, boolean emailNotification,
-      List<ItemDto> failures, String items) {
+      boolean pushNotification, String priority, List<ItemDto> failures, String items) {
 
     static SummaryDto from(DistributionJob.Summary s) {
       return new SummaryDto(s.jobId(), s.status(), s.createdAt(), s.finishedAt(), s.totalItems(), s.counts(),
-          s.files(), s.recipients(), s.passwordProtect(), s.emailNotification(),
+          s.files(), s.recipients(), s.passwordProtect(), s.emailNotification(), s.pushNotification(), s.priority(),
           s.failures().stream().map(ItemDto::from).toList(), "/api/v1/distributions/" + s.jobId() + "/items");
     }
   }
@@ -57,7 +57,8 @@ final class DistributionDtos {
    * {@code file} part of the same request ({@code part}, its file name) instead of a {@code documentId}.
    */
   record MultipartSpec(List<FileRef> files, List<io.fleetplane.jobs.distribution.domain.DistributionRequest.RecipientRequest>
-      recipients, String watermarkTemplate, Boolean passwordProtect, Long linkTtlSeconds, Boolean emailNotification) {
+      recipients, String watermarkTemplate, Boolean passwordProtect, Long linkTtlSeconds, Boolean emailNotification,
+      Boolean pushNotification, String priority) {
 
     /** Exactly one of {@code documentId} and {@code part}; {@code name} defaults to the part's file name. */
     record FileRef(String documentId, String part, String name) {}

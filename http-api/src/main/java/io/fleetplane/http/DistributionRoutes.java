@@ -232,7 +232,8 @@ final class DistributionRoutes extends AllDirectives {
           ref.name() == null && ref.part() != null ? ref.part() : ref.name()));
     }
     return new DistributionRequest(spec.files() == null ? null : resolved, spec.recipients(), spec.watermarkTemplate(),
-        spec.passwordProtect(), spec.linkTtlSeconds(), spec.emailNotification());
+        spec.passwordProtect(), spec.linkTtlSeconds(), spec.emailNotification(), spec.pushNotification(),
+        spec.priority());
   }
 
   private Route revoke(String id, String recipientId) {

@@ -71,7 +71,16 @@ public final class FleetplaneNode {
         cluster.manager().tell(Join.create(cluster.selfMember().address()));
       }
       DeviceSession.init(system);
-      io.fleetplane.jobs.distribution.Distributions.start(system);
+      // Push notifications need only Kafka; a device's copy goes through whichever command bridge runs.
+      io.fleetplane.http.notify.KafkaPushNotifier push = new io.fleetplane.http.notify.KafkaPushNotifier(kafka,
+          io.fleetplane.jobs.distribution.DistributionSettings.fromConfig(config).push(),
+          CommandBridgeSettings.fromConfig(config).commandsTopic());
+      // After the distribution pool stopped (PhaseServiceRequestsDone): no push is in flight then.
+      CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseServiceStop(), "close-push-producer", () -> {
+        push.close();
+        return java.util.concurrent.CompletableFuture.completedFuture(Done.getInstance());
+      });
+      io.fleetplane.jobs.distribution.Distributions.start(system, push);
       io.fleetplane.jobs.workflow.WorkflowEngine.start(system);
       io.fleetplane.jobs.workflow.schedule.WorkflowSchedules.start(system);
       var signals = io.fleetplane.jobs.workflow.signal.WorkflowSignals.start(system);

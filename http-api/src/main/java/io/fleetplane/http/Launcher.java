@@ -58,12 +58,26 @@ public final class Launcher implements Runnable {
             + "3,000-client canary, but a crash loses messages the broker acknowledged and the bridge had not yet taken).")
     io.fleetplane.testkit.infra.EmbeddedMqttBroker.Persistence mqttPersistence;
 
+    @Option(names = "--smtp-port", defaultValue = "3025",
+        description = "In-process mail server: SMTP port distribution e-mail is sent to (default: ${DEFAULT-VALUE}).")
+    int smtpPort;
+
+    @Option(names = "--imap-port", defaultValue = "3143",
+        description = "In-process mail server: IMAP port to read it with any mail client (default: ${DEFAULT-VALUE}).")
+    int imapPort;
+
+    @Option(names = "--smtp-server", defaultValue = "${env:FLEETPLANE_LOCAL_SMTP_SERVER}",
+        description = "Send distribution e-mail to this SMTP server (host:port) instead of the in-process one; "
+            + "credentials from FLEETPLANE_SMTP_USER / FLEETPLANE_SMTP_PASSWORD.")
+    String smtpServer;
+
     @Override
     public Integer call() throws Exception {
       LocalPlatform platform;
       try {
         platform = LocalPlatform.start(new LocalPlatform.Options(dataDir, httpPort, kafkaPort, mqttPort,
-            Optional.ofNullable(mqttUri), postgresPort, !noKamonAgent, mqttPersistence));
+            Optional.ofNullable(mqttUri), postgresPort, !noKamonAgent, mqttPersistence, smtpPort, imapPort,
+            Optional.ofNullable(smtpServer)));
       } catch (Exception e) {
         System.err.println();
         System.err.println("fleetplane local could not start: " + e.getMessage());
@@ -73,10 +87,15 @@ public final class Launcher implements Runnable {
       System.out.printf("%nFleetplane is up.%n  HTTP    http://127.0.0.1:%d/api/v1/devices/{deviceSessionId}"
               + "   (ready: http://127.0.0.1:%d/health/ready)%n  MQTT    %s%n  Kafka   %s%n  Data    %s%n"
               + "  Token   %s   (admin; curl -H \"Authorization: Bearer $(cat %s)\" ...;"
-              + " ./fleetplane token mints others)%n"
-              + "Press Ctrl-C to stop.%n",
+              + " ./fleetplane token mints others)%n",
           port, port, platform.mqttUri(), platform.kafkaBootstrapServers(), dataDir.toAbsolutePath(),
           platform.credentials().adminTokenFile(), platform.credentials().adminTokenFile());
+      platform.mail().ifPresentOrElse(mail -> System.out.printf(
+              "  Mail    IMAP %s:%d, SMTP %s:%d   (in-process, plain, no TLS; log in with the recipient's e-mail"
+                  + " address as user and as password; emptied on restart)%n",
+              LocalMail.HOST, mail.imapPort(), LocalMail.HOST, mail.smtpPort()),
+          () -> System.out.printf("  Mail    sent to %s%n", smtpServer));
+      System.out.println("Press Ctrl-C to stop.");
       CountDownLatch stopped = new CountDownLatch(1);
       Runtime.getRuntime().addShutdownHook(new Thread(() -> {
         platform.close();

@@ -307,6 +307,11 @@ class ApiBadInputIT {
         "request.invalid", "files.0.name"));
     cases.add(Case.json("POST", "/api/v1/distributions", "{\"files\":[],\"recipients\":[{\"name\":\"x\",\"email\":\"y@z.io\"}]}",
         400, "distribution.files-empty", null));
+    cases.add(Case.json("POST", "/api/v1/distributions", "{\"files\":[{\"documentId\":\"x\"}],\"recipients\":"
+        + "[{\"name\":\"x\",\"email\":\"y@z.io\"}],\"priority\":\"urgent\"}", 400, "distribution.priority-invalid", null));
+    cases.add(Case.json("POST", "/api/v1/distributions", "{\"files\":[{\"documentId\":\"x\"}],\"recipients\":"
+        + "[{\"name\":\"x\",\"email\":\"y@z.io\",\"pushTarget\":{\"deviceSessionId\":\"nope\"}}]}", 400,
+        "distribution.push-target-invalid", null));
     cases.add(Case.json("POST", "/api/v1/distributions", "{\"x\":\"" + "y".repeat(100_000) + "\"}", 413,
         "payload.too-large", null));
     cases.add(new Case("POST", "/api/v1/distributions", 415, "request.unsupported-media-type", null, "text/plain",

@@ -52,6 +52,8 @@ class LocalPlatformIT {
       assertEquals(404, NodeFixture.get(platform.node().httpPort(), "/api/v1/devices/" + session, other).statusCode());
       String jobsOnly = mint(dataDir, "--scopes", "jobs:read", "--raes", "*");
       assertEquals(403, NodeFixture.get(platform.node().httpPort(), "/api/v1/devices/" + session, jobsOnly).statusCode());
+
+      readsADistributionEmailOverImap(platform, adminToken);
     }
     assertTrue(Files.exists(dataDir.resolve("postgres").resolve("PG_VERSION")), "PostgreSQL data is under the data dir");
     assertTrue(Files.isDirectory(dataDir.resolve("kafka")), "Kafka logs are under the data dir");
@@ -61,6 +63,78 @@ class LocalPlatformIT {
       var response = awaitResponse(again.node().httpPort(), "/api/v1/devices/" + session, adminToken,
           r -> r.statusCode() == 200, Duration.ofSeconds(30));
       assertEquals("LOCAL", json(response).get("attributes").get("esn").asText(), "state survived the restart");
+    }
+  }
+
+  /**
+   * Local mode's mail server by default: a job's e-mail is delivered to the in-process SMTP
+   * server and read back the way the README tells a user to, with Jakarta Mail's IMAP client,
+   * logging in with the recipient's address as user and password.
+   */
+  private static void readsADistributionEmailOverImap(LocalPlatform platform, String token) throws Exception {
+    int httpPort = platform.node().httpPort();
+    LocalMail mail = platform.mail().orElseThrow(() -> new AssertionError("no in-process mail server"));
+    var upload = NodeFixture.HTTP.send(java.net.http.HttpRequest.newBuilder(
+            java.net.URI.create("http://127.0.0.1:" + httpPort + "/api/v1/documents"))
+        .header("Authorization", "Bearer " + token).header("Content-Type", "application/pdf")
+        .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(DistributionHttpIT.pdf("Local", 1, false))).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertEquals(201, upload.statusCode(), upload.body());
+    String documentId = NodeFixture.JSON.readTree(upload.body()).get("documentId").asText();
+    var submitted = NodeFixture.HTTP.send(java.net.http.HttpRequest.newBuilder(
+            java.net.URI.create("http://127.0.0.1:" + httpPort + "/api/v1/distributions"))
+        .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
+        .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"files\":[{\"documentId\":\"" + documentId
+            + "\",\"name\":\"sides.pdf\"}],\"recipients\":[{\"name\":\"Ada\",\"email\":\"ada@example.com\"}],"
+            + "\"passwordProtect\":true,\"emailNotification\":true}")).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertEquals(202, submitted.statusCode(), submitted.body());
+    String jobId = NodeFixture.JSON.readTree(submitted.body()).get("id").asText();
+
+    java.util.Properties props = new java.util.Properties();
+    props.put("mail.imap.connectiontimeout", "5000");
+    props.put("mail.imap.timeout", "5000");
+    jakarta.mail.Session imap = jakarta.mail.Session.getInstance(props);
+    java.util.concurrent.atomic.AtomicReference<String> body = new java.util.concurrent.atomic.AtomicReference<>();
+    java.util.concurrent.atomic.AtomicReference<String> messageId = new java.util.concurrent.atomic.AtomicReference<>();
+    io.fleetplane.testkit.Eventually.await(Duration.ofSeconds(60), () -> {
+      try (jakarta.mail.Store store = imap.getStore("imap")) {
+        store.connect(LocalMail.HOST, mail.imapPort(), "ada@example.com", "ada@example.com");
+        jakarta.mail.Folder inbox = store.getFolder("INBOX");
+        inbox.open(jakarta.mail.Folder.READ_ONLY);
+        try {
+          for (jakarta.mail.Message m : inbox.getMessages()) {
+            String id = ((jakarta.mail.internet.MimeMessage) m).getMessageID();
+            if (id != null && id.startsWith("<" + jobId + ".")) {
+              messageId.set(id);
+              body.set(String.valueOf(m.getContent()));
+              return true;
+            }
+          }
+          return false;
+        } finally {
+          inbox.close(false);
+        }
+      } catch (jakarta.mail.AuthenticationFailedException e) {
+        return false; // the mailbox exists once the first mail arrived
+      } catch (jakarta.mail.MessagingException | java.io.IOException e) {
+        throw new AssertionError(e);
+      }
+    }, () -> "the job's e-mail in ada@example.com's IMAP inbox");
+    assertEquals("<" + jobId + ".f0-r0@fleetplane>", messageId.get());
+    assertTrue(body.get().contains("sides.pdf has been shared with you"), body.get());
+    java.util.regex.Matcher link = java.util.regex.Pattern.compile("/d/(\\S+)").matcher(body.get());
+    assertTrue(link.find(), body.get());
+    java.util.regex.Matcher password = java.util.regex.Pattern.compile("Password to open the document: (\\S+)")
+        .matcher(body.get());
+    assertTrue(password.find(), body.get());
+    // The link in the mail serves the copy, which opens with the mailed password.
+    var copy = NodeFixture.HTTP.send(java.net.http.HttpRequest.newBuilder(
+            java.net.URI.create("http://127.0.0.1:" + httpPort + "/d/" + link.group(1))).GET().build(),
+        java.net.http.HttpResponse.BodyHandlers.ofByteArray());
+    assertEquals(200, copy.statusCode());
+    try (var pdf = org.apache.pdfbox.Loader.loadPDF(copy.body(), password.group(1))) {
+      assertEquals(1, pdf.getNumberOfPages());
     }
   }
 

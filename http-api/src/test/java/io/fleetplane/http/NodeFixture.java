@@ -39,6 +39,8 @@ final class NodeFixture {
     kafka.createTopics(1, defaults.deadLettersTopic());
     var commands = io.fleetplane.bridge.command.CommandBridgeSettings.fromConfig(FleetplaneConfig.load());
     kafka.createTopics(2, commands.commandsTopic(), commands.repliesTopic());
+    kafka.createTopics(2, io.fleetplane.jobs.distribution.DistributionSettings.fromConfig(FleetplaneConfig.load())
+        .push().topic());
     return kafka;
   }
 

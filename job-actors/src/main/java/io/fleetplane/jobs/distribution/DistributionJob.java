@@ -227,7 +227,7 @@ public final class DistributionJob
   /** A job at a glance: status, counts by item state, and every failure with its reason (first 100). */
   public record Summary(String jobId, String status, Instant createdAt, Instant finishedAt, int totalItems,
       Map<String, Integer> counts, int files, int recipients, boolean passwordProtect, boolean emailNotification,
-      List<ItemView> failures) implements CborSerializable {}
+      boolean pushNotification, String priority, List<ItemView> failures) implements CborSerializable {}
 
   public record Accepted(Summary summary, boolean created) implements CborSerializable {}
 
@@ -451,7 +451,7 @@ public final class DistributionJob
     }
     Instant now = Instant.now();
     Instant expires = now.plusSeconds(job.spec().options().linkTtlSeconds());
-    boolean closes = !job.spec().options().emailNotification();
+    boolean closes = !job.spec().options().notifies();
     return addResult(job, item, new ItemRendered(c.itemId(), c.copyDocumentId(), c.copyBytes(), c.linkTokenHash(),
             expires, c.attempts(), now), closes ? ItemState.COMPLETED : ItemState.NOTIFYING, expires,
         c.replyTo(), new ItemAck(true, expires));
@@ -658,7 +658,7 @@ public final class DistributionJob
     builder.forStateType(Job.class)
         .onEvent(ItemRendered.class, (job, e) -> {
           Item i = job.items().get(e.itemId());
-          ItemState next = job.spec().options().emailNotification() ? ItemState.NOTIFYING : ItemState.COMPLETED;
+          ItemState next = job.spec().options().notifies() ? ItemState.NOTIFYING : ItemState.COMPLETED;
           job.put(new Item(i.itemId(), i.fileIndex(), i.recipientId(), next, e.attempts(), null, null,
               e.copyDocumentId(), e.linkTokenHash(), e.linkExpiresAt(), i.downloads(), e.at()));
           return progressed(job);
@@ -734,7 +734,8 @@ public final class DistributionJob
     }
     return new Summary(job.jobId(), job.status(), job.createdAt(), job.finishedAt(), job.items().size(), counts,
         job.spec().files().size(), job.spec().recipients().size(), job.spec().options().passwordProtect(),
-        job.spec().options().emailNotification(), failures);
+        job.spec().options().emailNotification(), job.spec().options().pushNotification(),
+        job.spec().options().priorityLevel().wire(), failures);
   }
 
   static ItemView view(Job job, Item item) {

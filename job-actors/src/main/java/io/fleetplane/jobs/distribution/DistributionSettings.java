@@ -20,7 +20,17 @@ public record DistributionSettings(
     Duration retryMinBackoff,
     Duration retryMaxBackoff,
     boolean resumeOnStart,
-    Smtp smtp) {
+    Smtp smtp,
+    Push push) {
+
+  /**
+   * Push notifications (sent by the node's {@code PushNotifier}).
+   *
+   * @param topic the Kafka topic of every push record
+   * @param deviceCommandTimeout {@code timeoutMs} of the command record that carries a notification to a device session
+   * @param sendTimeout how long one attempt waits for Kafka's acknowledgement
+   */
+  public record Push(String topic, Duration deviceCommandTimeout, Duration sendTimeout) {}
 
   public record Smtp(String host, int port, String from, String user, String password, boolean startTls,
       Duration timeout) {
@@ -57,6 +67,8 @@ public record DistributionSettings(
         c.getDuration("retry.max-backoff"),
         c.getBoolean("resume-on-start"),
         new Smtp(s.getString("host"), s.getInt("port"), s.getString("from"), s.getString("user"),
-            s.getString("password"), s.getBoolean("start-tls"), s.getDuration("timeout")));
+            s.getString("password"), s.getBoolean("start-tls"), s.getDuration("timeout")),
+        new Push(c.getString("push.topic"), c.getDuration("push.device-command-timeout"),
+            c.getDuration("push.send-timeout")));
   }
 }

@@ -11,6 +11,7 @@ import akka.stream.javadsl.Sink;
 import akka.stream.javadsl.Source;
 import io.fleetplane.jobs.distribution.domain.DistributionFile;
 import io.fleetplane.jobs.distribution.domain.DistributionOptions;
+import io.fleetplane.jobs.distribution.domain.DistributionPriority;
 import io.fleetplane.jobs.distribution.domain.FairQueue;
 import io.fleetplane.jobs.distribution.domain.Recipient;
 import java.time.Instant;
@@ -24,7 +25,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The node's one bounded pool for distribution work, shared by every job: an Akka Streams graph
- * pulling tasks round-robin between jobs ({@link FairQueue}) into {@code mapAsyncUnordered(parallelism)}
+ * pulling tasks round-robin between jobs, weighted by their priority ({@link FairQueue}) into {@code mapAsyncUnordered(parallelism)}
  * whose blocking steps (PDF rendering, file writes, SMTP) run on a fixed thread pool of
  * {@code parallelism} threads, off Akka's dispatchers. The stream admits
  * {@code parallelism x in-flight-per-thread} items so that one item's journal write overlaps with
@@ -43,7 +44,10 @@ public final class DistributionWorkPool {
   public record Task(String jobId, String itemId, Stage stage, DistributionFile file, Recipient recipient,
       DistributionOptions options, Instant jobCreatedAt, Instant linkExpiresAt) {}
 
-  private final FairQueue<Task> queue = new FairQueue<>(Task::jobId, t -> t.jobId() + "/" + t.itemId());
+  /** Round-robin between jobs, weighted by priority level (see {@link DistributionPriority}). */
+  private final FairQueue<Task> queue = new FairQueue<>(Task::jobId, t -> t.jobId() + "/" + t.itemId(),
+      t -> t.options().priorityLevel().ordinal(),
+      java.util.Arrays.stream(DistributionPriority.values()).mapToInt(DistributionPriority::weight).toArray());
   private final ExecutorService executor;
   private final UniqueKillSwitch killSwitch;
   private final DistributionWorker worker;

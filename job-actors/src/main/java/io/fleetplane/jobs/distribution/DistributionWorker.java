@@ -13,6 +13,7 @@ import io.fleetplane.jobs.distribution.DistributionWorkPool.Task;
 import io.fleetplane.jobs.distribution.domain.DistributionSecrets;
 import io.fleetplane.jobs.distribution.domain.WatermarkTemplate;
 import io.fleetplane.jobs.distribution.notify.Notifier;
+import io.fleetplane.jobs.distribution.notify.PushNotifier;
 import io.fleetplane.jobs.distribution.store.DocumentStore;
 import java.io.IOException;
 import java.time.Duration;
@@ -34,14 +35,17 @@ import scala.concurrent.ExecutionContext;
 /**
  * The steps of one item, each retried with backoff: {@code render} (load the source, watermark,
  * fingerprint, encrypt), {@code store} (the copy), {@code record} (the job persists the result),
- * {@code notify} (e-mail with link and password), {@code record} again. A step that cannot
- * succeed (corrupt source) or that keeps failing ends as {@link DistributionJob.RecordFailed}
- * with the step and reason; other items are unaffected.
+ * {@code notify} (e-mail with link and password) and/or {@code push} (Kafka record, device
+ * session), {@code record} again. A step that cannot succeed (corrupt source) or that keeps
+ * failing ends as {@link DistributionJob.RecordFailed} with the step and reason; other items are
+ * unaffected.
  */
 final class DistributionWorker {
 
   private static final Logger log = LoggerFactory.getLogger(DistributionWorker.class);
   static final String METRIC_STEP_RETRIES = "fleetplane_jobs_distribution_step_retries";
+  /** Counter, tag {@code channel} ({@code email}, {@code push}): failed delivery attempts, retried or not. */
+  public static final String METRIC_NOTIFICATION_FAILURES = "fleetplane_jobs_distribution_notification_failures";
 
   /** A failure retrying cannot fix; carries the reason recorded on the item. */
   static final class PermanentFailure extends Exception {
@@ -70,6 +74,7 @@ final class DistributionWorker {
   private final DistributionSettings settings;
   private final DocumentStore store;
   private final Notifier notifier;
+  private final PushNotifier pushNotifier;
   private final CopyRenderer renderer;
   private final DistributionSecrets secrets;
   private final ExecutorService executor;
@@ -77,7 +82,8 @@ final class DistributionWorker {
   private volatile boolean stopping;
 
   DistributionWorker(ActorSystem<?> system, DistributionSettings settings, DocumentStore store, Notifier notifier,
-      CopyRenderer renderer, DistributionSecrets secrets, ExecutorService executor) {
+      PushNotifier pushNotifier, CopyRenderer renderer, DistributionSecrets secrets, ExecutorService executor) {
+    this.pushNotifier = pushNotifier;
     this.system = system;
     this.settings = settings;
     this.store = store;
@@ -121,7 +127,7 @@ final class DistributionWorker {
             copy.bytes(), DistributionSecrets.hashToken(token), attempts.get(), replyTo)))
         .thenCompose(ack -> {
           Metrics.increment(DistributionJob.METRIC_ITEMS, Map.of("result", "rendered", "step", "render"));
-          if (ack.proceed() && task.options().emailNotification()) {
+          if (ack.proceed() && task.options().notifies()) {
             return notify(task, ack.linkExpiresAt());
           }
           return CompletableFuture.completedFuture(Done.getInstance());
@@ -154,9 +160,40 @@ final class DistributionWorker {
     }
   }
 
+  /**
+   * The item's notify step: the e-mail (when asked for), then the push (when asked for), each
+   * retried on its own so a push failure does not resend a delivered e-mail; then the job records
+   * the item notified. Both channels carry the same stable message id. The job journaled the
+   * copy (the outbox intent: the item is {@code notifying}) before this runs, and journals the
+   * result after; a crash in between sends again with the same id.
+   */
   private CompletionStage<Done> notify(Task task, Instant linkExpiresAt) {
     String messageId = "<" + task.jobId() + "." + task.itemId() + "@fleetplane>";
     String link = settings.publicBaseUrl() + "/d/" + secrets.linkToken(task.jobId(), task.itemId());
+    AtomicInteger sent = new AtomicInteger();
+    CompletionStage<Done> email = task.options().emailNotification()
+        ? step(task, "notify", sent, () -> {
+            sendEmail(task, messageId, link, linkExpiresAt);
+            return Done.getInstance();
+          })
+        : CompletableFuture.completedFuture(Done.getInstance());
+    return email
+        .thenCompose(d -> task.options().pushNotification()
+            ? step(task, "push", sent, () -> {
+                push(task, messageId, link, linkExpiresAt);
+                return Done.getInstance();
+              })
+            : CompletableFuture.completedFuture(Done.getInstance()))
+        .thenCompose(d -> record(task, replyTo -> new DistributionJob.RecordNotified(task.itemId(), messageId,
+            sent.get(), replyTo)))
+        .thenApply(ack -> {
+          Metrics.increment(DistributionJob.METRIC_ITEMS, Map.of("result", "notified", "step", "notify"));
+          return Done.getInstance();
+        });
+  }
+
+  private void sendEmail(Task task, String messageId, String link, Instant linkExpiresAt)
+      throws Notifier.NotificationException {
     StringBuilder body = new StringBuilder()
         .append("Hello ").append(task.recipient().name()).append(",\n\n")
         .append(task.file().name()).append(" has been shared with you. Download your personal copy:\n")
@@ -166,18 +203,25 @@ final class DistributionWorker {
           .append(secrets.password(task.jobId(), task.recipient().id())).append('\n');
     }
     body.append("\nThis copy is marked for you personally; do not forward it.\n");
-    AtomicInteger sent = new AtomicInteger();
-    return step(task, "notify", sent, () -> {
-          notifier.send(messageId, task.recipient().name(), task.recipient().email(),
-              "Document shared with you: " + task.file().name(), body.toString());
-          return Done.getInstance();
-        })
-        .thenCompose(d -> record(task, replyTo -> new DistributionJob.RecordNotified(task.itemId(), messageId,
-            sent.get(), replyTo)))
-        .thenApply(ack -> {
-          Metrics.increment(DistributionJob.METRIC_ITEMS, Map.of("result", "notified", "step", "notify"));
-          return Done.getInstance();
-        });
+    try {
+      notifier.send(messageId, task.recipient().name(), task.recipient().email(),
+          "Document shared with you: " + task.file().name(), body.toString());
+    } catch (Notifier.NotificationException | RuntimeException e) {
+      Metrics.increment(METRIC_NOTIFICATION_FAILURES, Map.of("channel", "email"));
+      throw e;
+    }
+  }
+
+  private void push(Task task, String messageId, String link, Instant linkExpiresAt)
+      throws Notifier.NotificationException {
+    try {
+      pushNotifier.push(new PushNotifier.PushNotification(messageId, task.jobId(), task.itemId(),
+          task.recipient().id(), task.recipient().name(), task.recipient().email(), task.recipient().pushTarget(),
+          task.file().name(), link, linkExpiresAt));
+    } catch (Notifier.NotificationException | RuntimeException e) {
+      Metrics.increment(METRIC_NOTIFICATION_FAILURES, Map.of("channel", "push"));
+      throw e;
+    }
   }
 
   /** Asks the job to persist a result; retried, because the job may be recovering or moving. */

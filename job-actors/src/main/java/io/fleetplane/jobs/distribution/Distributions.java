@@ -14,6 +14,7 @@ import io.fleetplane.jobs.distribution.domain.DistributionRequest;
 import io.fleetplane.jobs.distribution.domain.DistributionSecrets;
 import io.fleetplane.jobs.distribution.domain.DistributionSpec;
 import io.fleetplane.jobs.distribution.notify.Notifier;
+import io.fleetplane.jobs.distribution.notify.PushNotifier;
 import io.fleetplane.jobs.distribution.notify.SmtpNotifier;
 import io.fleetplane.jobs.distribution.pdf.PdfDocuments;
 import io.fleetplane.jobs.distribution.pdf.Watermarker;
@@ -55,7 +56,13 @@ public final class Distributions {
   public static final String METRIC_DOWNLOADS = "fleetplane_jobs_distribution_link_requests";
 
   /** The replaceable parts; tests wrap the renderer or point the notifier at a stopped server. */
-  public record Parts(DocumentStore store, Notifier notifier, CopyRenderer renderer) {}
+  public record Parts(DocumentStore store, Notifier notifier, PushNotifier pushNotifier, CopyRenderer renderer) {
+
+    /** Without push: jobs that ask for it fail their items' push step with a reason. */
+    public Parts(DocumentStore store, Notifier notifier, CopyRenderer renderer) {
+      this(store, notifier, PushNotifier.UNAVAILABLE, renderer);
+    }
+  }
 
   private final ActorSystem<?> system;
   private final DistributionSettings settings;
@@ -71,18 +78,23 @@ public final class Distributions {
     this.secrets = new DistributionSecrets(settings.secret());
     this.sharding = ClusterSharding.get(system);
     this.pool = new DistributionWorkPool(system, settings, executor -> new DistributionWorker(system, settings,
-        parts.store(), parts.notifier(), parts.renderer(), secrets, executor));
+        parts.store(), parts.notifier(), parts.pushNotifier(), parts.renderer(), secrets, executor));
   }
 
-  /** Starts distribution jobs with the settings and parts from the system's configuration. */
+  /** Starts distribution jobs with the settings and parts from the system's configuration, without push. */
   public static Distributions start(ActorSystem<?> system) {
+    return start(system, PushNotifier.UNAVAILABLE);
+  }
+
+  /** The same, with the node's push channel (Kafka lives outside job-actors). */
+  public static Distributions start(ActorSystem<?> system, PushNotifier push) {
     DistributionSettings settings = DistributionSettings.fromConfig(system.settings().config());
     DistributionSettings.Smtp smtp = settings.smtp();
     try {
       return start(system, settings, new Parts(new FileSystemDocumentStore(settings.storeDir()),
           new SmtpNotifier(smtp.host(), smtp.port(), smtp.from(), smtp.user(), smtp.password(), smtp.startTls(),
               smtp.timeout()),
-          CopyRenderer.PDFBOX));
+          push, CopyRenderer.PDFBOX));
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot create the document store at " + settings.storeDir(), e);
     }
@@ -180,6 +192,10 @@ public final class Distributions {
     DistributionSpec spec;
     try {
       spec = request.validate(settings.maxItems(), settings.defaultLinkTtl().toSeconds());
+      if (spec.options().pushNotification() && parts.pushNotifier() == PushNotifier.UNAVAILABLE) {
+        throw new InvalidInputException(ErrorCode.DISTRIBUTION_OPTIONS_INVALID,
+            "pushNotification: push notifications are not configured on this node.");
+      }
       for (int i = 0; i < spec.files().size(); i++) {
         DistributionFile f = spec.files().get(i);
         if (!parts.store().exists(f.documentId())) {

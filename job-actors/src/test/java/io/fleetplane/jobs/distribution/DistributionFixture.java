@@ -69,6 +69,12 @@ public final class DistributionFixture {
 
   /** A one-node cluster running distribution jobs with the given renderer. */
   public static ActorSystem<Void> startNode(Map<String, Object> config, CopyRenderer renderer) throws Exception {
+    return startNode(config, renderer, io.fleetplane.jobs.distribution.notify.PushNotifier.UNAVAILABLE);
+  }
+
+  /** The same with a push channel. */
+  public static ActorSystem<Void> startNode(Map<String, Object> config, CopyRenderer renderer,
+      io.fleetplane.jobs.distribution.notify.PushNotifier push) throws Exception {
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "distribution-it", FleetplaneConfig.load(config));
     Cluster cluster = Cluster.get(system);
     cluster.manager().tell(Join.create(cluster.selfMember().address()));
@@ -76,7 +82,7 @@ public final class DistributionFixture {
     DistributionSettings.Smtp smtp = settings.smtp();
     Distributions.start(system, settings, new Distributions.Parts(new FileSystemDocumentStore(settings.storeDir()),
         new SmtpNotifier(smtp.host(), smtp.port(), smtp.from(), smtp.user(), smtp.password(), smtp.startTls(),
-            smtp.timeout()), renderer));
+            smtp.timeout()), push, renderer));
     return system;
   }
 

@@ -88,7 +88,7 @@ class DistributionJobBatchingTest {
     assertEquals(MAX_RESULTS_PER_WRITE, settings.maxResultsPerWrite());
     DocumentStore blocking = new BlockingStore();
     pool = new DistributionWorkPool(testKit.system(), settings, executor -> new DistributionWorker(testKit.system(),
-        settings, blocking, (id, name, email, subject, body) -> {}, CopyRenderer.PDFBOX,
+        settings, blocking, (id, name, email, subject, body) -> {}, n -> {}, CopyRenderer.PDFBOX,
         new DistributionSecrets(settings.secret()), executor));
   }
 

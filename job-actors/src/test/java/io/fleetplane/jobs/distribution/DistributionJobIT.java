@@ -10,10 +10,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import akka.actor.typed.ActorSystem;
 import com.icegreen.greenmail.util.GreenMail;
+import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.jobs.distribution.domain.DistributionRequest;
 import io.fleetplane.jobs.distribution.domain.DistributionRequest.FileRequest;
 import io.fleetplane.jobs.distribution.domain.DistributionRequest.RecipientRequest;
 import io.fleetplane.jobs.distribution.domain.DistributionSecrets;
+import io.fleetplane.jobs.distribution.notify.Notifier;
+import io.fleetplane.jobs.distribution.notify.PushNotifier;
 import io.fleetplane.jobs.distribution.store.FileSystemDocumentStore;
 import io.fleetplane.testkit.infra.FreePorts;
 import io.fleetplane.testkit.infra.PostgresEndpoint;
@@ -67,6 +70,17 @@ class DistributionJobIT {
     return CopyRenderer.PDFBOX.render(jobId, itemId, source, watermark, fingerprint, password);
   };
 
+  /** Pushes per message id; recipients named "Flaky ..." fail their first two attempts, "Unreachable ..." every one. */
+  private static final Map<String, Integer> PUSH_ATTEMPTS = new ConcurrentHashMap<>();
+  private static final List<PushNotifier.PushNotification> PUSHED = new java.util.concurrent.CopyOnWriteArrayList<>();
+  private static final PushNotifier PUSH = n -> {
+    int attempt = PUSH_ATTEMPTS.merge(n.messageId(), 1, Integer::sum);
+    if (n.recipientName().startsWith("Unreachable") || (n.recipientName().startsWith("Flaky") && attempt <= 2)) {
+      throw new Notifier.NotificationException("push gateway refused attempt " + attempt, null);
+    }
+    PUSHED.add(n);
+  };
+
   @BeforeAll
   static void start() throws Exception {
     db = TestPostgres.newSchema();
@@ -74,7 +88,7 @@ class DistributionJobIT {
     storeDir = Files.createTempDirectory("fp-distribution-it-");
     smtpPort = FreePorts.next();
     mail = DistributionFixture.startSmtp(smtpPort);
-    system = DistributionFixture.startNode(DistributionFixture.config(db, storeDir, smtpPort, 2), COUNTING);
+    system = DistributionFixture.startNode(DistributionFixture.config(db, storeDir, smtpPort, 2), COUNTING, PUSH);
     distributions = Distributions.get(system);
   }
 
@@ -218,6 +232,84 @@ class DistributionJobIT {
   }
 
   @Test
+  void highPriorityJobOvertakesANormalOneWhileABigLowOneKeepsTheQueueFull() throws Exception {
+    renderDelayMillis = 50;
+    try {
+      // Uploads first, so the three jobs are submitted back to back while the low one is busy.
+      List<FileRequest> lowFiles = upload(distributions, "Low", 3, 1);
+      List<FileRequest> normalFiles = upload(distributions, "Normal", 2, 1);
+      List<FileRequest> highFiles = upload(distributions, "High", 2, 1);
+      var low = await(distributions.submit(new DistributionRequest(lowFiles, recipients("Low", 20), null, false, null,
+          false, false, "low")));
+      // The normal job is submitted first, the same size: only its priority lets the high one overtake it.
+      var normal = await(distributions.submit(new DistributionRequest(normalFiles, recipients("Normal", 4), null,
+          false, null, false)));
+      var high = await(distributions.submit(new DistributionRequest(highFiles, recipients("High", 4), null, false,
+          null, false, false, "high")));
+      assertEquals("low", low.summary().priority());
+      assertEquals("normal", normal.summary().priority());
+      assertEquals("high", high.summary().priority());
+      String lowId = low.summary().jobId();
+      String normalId = normal.summary().jobId();
+      String highId = high.summary().jobId();
+      eventually("all three complete", Duration.ofSeconds(90), () ->
+          summary(distributions, lowId).status().equals("completed")
+              && summary(distributions, normalId).status().equals("completed")
+              && summary(distributions, highId).status().equals("completed"));
+      var highDone = summary(distributions, highId).finishedAt();
+      var normalDone = summary(distributions, normalId).finishedAt();
+      assertTrue(highDone.isBefore(normalDone), "high finished " + highDone + ", normal " + normalDone);
+      assertTrue(normalDone.isBefore(summary(distributions, lowId).finishedAt()), "the 60-item low job finishes last");
+      var lowItems = assertInstanceOf(DistributionJob.ItemsPage.class, await(distributions.items(lowId, null, 0, 100))).items();
+      long lowBeforeHigh = lowItems.stream().filter(i -> !i.updatedAt().isAfter(highDone)).count();
+      // Weighted 4:2:1: the 8 high items wait for about one low item per four of their own, plus
+      // what was already in flight (parallelism 2 x 4) when they arrived; not for the 60.
+      assertTrue(lowBeforeHigh < 30, "low items done before the high job finished: " + lowBeforeHigh + " of 60");
+    } finally {
+      renderDelayMillis = 0;
+    }
+  }
+
+  @Test
+  void pushIsRetriedWithBackoffAndAPermanentFailureIsRecordedOnTheItem() throws Exception {
+    long failuresBefore = Metrics.count(DistributionWorker.METRIC_NOTIFICATION_FAILURES, Map.of("channel", "push"));
+    List<FileRequest> files = upload(distributions, "Push", 1, 1);
+    List<RecipientRequest> people = List.of(new RecipientRequest("Flaky Fay", "fay@example.com"),
+        new RecipientRequest("Unreachable Uma", "uma@example.com",
+            new DistributionRequest.PushTargetRequest("app-uma", null, null)),
+        new RecipientRequest("Steady Sam", "sam@example.com"));
+    var accepted = await(distributions.submit(new DistributionRequest(files, people, null, false, null, false, true,
+        null)));
+    String jobId = accepted.summary().jobId();
+    assertTrue(accepted.summary().pushNotification());
+    eventually("job finishes", Duration.ofSeconds(30), () -> summary(distributions, jobId).finishedAt() != null);
+    DistributionJob.Summary s = summary(distributions, jobId);
+    assertEquals("completed-with-errors", s.status());
+    assertEquals(2, s.counts().get("completed"));
+    assertEquals(1, s.counts().get("failed"));
+    DistributionJob.ItemView failed = s.failures().get(0);
+    assertEquals("f0-r1", failed.itemId());
+    assertEquals("push", failed.failedStep());
+    assertTrue(failed.lastError().contains("gave up after 3 attempts") && failed.lastError().contains("push gateway"),
+        failed.lastError());
+    String id = "<" + jobId + ".f0-r";
+    assertEquals(3, PUSH_ATTEMPTS.get(id + "0@fleetplane>"), "two failures, then delivered on the third attempt");
+    assertEquals(3, PUSH_ATTEMPTS.get(id + "1@fleetplane>"), "retried up to max-attempts");
+    assertEquals(1, PUSH_ATTEMPTS.get(id + "2@fleetplane>"));
+    List<PushNotifier.PushNotification> delivered = PUSHED.stream().filter(n -> n.jobId().equals(jobId)).toList();
+    assertEquals(Set.of(id + "0@fleetplane>", id + "2@fleetplane>"),
+        delivered.stream().map(PushNotifier.PushNotification::messageId).collect(Collectors.toSet()));
+    assertTrue(delivered.stream().allMatch(n -> n.link().contains("/d/") && n.linkExpiresAt() != null));
+    assertTrue(mailsFor(jobId).isEmpty(), "push only: no e-mail");
+    assertEquals(5, Metrics.count(DistributionWorker.METRIC_NOTIFICATION_FAILURES, Map.of("channel", "push"))
+        - failuresBefore, "every failed push attempt is counted: 2 (flaky) + 3 (unreachable)");
+    // The item's notify record counts every delivery attempt.
+    var items = assertInstanceOf(DistributionJob.ItemsPage.class, await(distributions.items(jobId, "completed", 0, 10)));
+    assertEquals(4, items.items().stream().filter(i -> i.itemId().equals("f0-r0")).findFirst().orElseThrow().attempts(),
+        "render once, push three times");
+  }
+
+  @Test
   void corruptSourceFailsItsItemsWithAReasonAndTheRestCompletes() throws Exception {
     List<FileRequest> files = upload(distributions, "Corrupt", 2, 1);
     Path onDisk = ((FileSystemDocumentStore) distributions.store()).path(files.get(1).documentId());
@@ -267,15 +359,15 @@ class DistributionJobIT {
     DistributionFixture.migrate(crashDb);
     Path crashStore = Files.createTempDirectory("fp-distribution-crash-");
     Map<String, Object> config = DistributionFixture.config(crashDb, crashStore, smtpPort, 2);
-    ActorSystem<Void> first = DistributionFixture.startNode(config, COUNTING);
+    ActorSystem<Void> first = DistributionFixture.startNode(config, COUNTING, PUSH);
     String jobId;
     Set<String> doneBeforeCrash;
     renderDelayMillis = 100;
     try {
       Distributions d1 = Distributions.get(first);
       List<FileRequest> files = upload(d1, "Crash", 4, 2);
-      jobId = await(d1.submit(new DistributionRequest(files, recipients("Crash", 5), null, true, null, true)))
-          .summary().jobId();
+      jobId = await(d1.submit(new DistributionRequest(files, recipients("Crash", 5), null, true, null, true, true,
+          null))).summary().jobId();
       String id = jobId;
       eventually("some items done", Duration.ofSeconds(30), () -> summary(d1, id).counts().get("completed") >= 5);
       doneBeforeCrash = assertInstanceOf(DistributionJob.ItemsPage.class, await(d1.items(jobId, "completed", 0, 100)))
@@ -285,7 +377,7 @@ class DistributionJobIT {
       DistributionFixture.stop(first);
     }
     renderDelayMillis = 0;
-    ActorSystem<Void> second = DistributionFixture.startNode(config, COUNTING);
+    ActorSystem<Void> second = DistributionFixture.startNode(config, COUNTING, PUSH);
     try {
       Distributions d2 = Distributions.get(second);
       String id = jobId;
@@ -313,6 +405,15 @@ class DistributionJobIT {
         ids.add(m.getMessageID());
       }
       assertEquals(20, ids.size(), "one distinct message per item");
+      // Push rides the same outbox: every item pushed at least once, any repeat with the e-mail's id.
+      Map<String, Set<String>> pushIdsByItem = PUSHED.stream().filter(n -> n.jobId().equals(id))
+          .collect(Collectors.groupingBy(PushNotifier.PushNotification::itemId,
+              Collectors.mapping(PushNotifier.PushNotification::messageId, Collectors.toSet())));
+      assertEquals(20, pushIdsByItem.size(), "every item pushed: " + pushIdsByItem.keySet());
+      for (var entry : pushIdsByItem.entrySet()) {
+        assertEquals(Set.of("<" + id + "." + entry.getKey() + "@fleetplane>"), entry.getValue());
+        assertTrue(ids.contains("<" + id + "." + entry.getKey() + "@fleetplane>"), "the same id as its e-mail");
+      }
     } finally {
       DistributionFixture.stop(second);
       TestPostgres.dropSchema(crashDb);

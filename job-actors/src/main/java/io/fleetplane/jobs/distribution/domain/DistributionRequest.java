@@ -2,6 +2,8 @@ package io.fleetplane.jobs.distribution.domain;
 
 import io.fleetplane.config.ErrorCode;
 import io.fleetplane.config.InvalidInputException;
+import io.fleetplane.config.ids.DeviceSessionId;
+import io.fleetplane.config.ids.RaeSerial;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -20,11 +22,32 @@ public record DistributionRequest(
     String watermarkTemplate,
     Boolean passwordProtect,
     Long linkTtlSeconds,
-    Boolean emailNotification) {
+    Boolean emailNotification,
+    Boolean pushNotification,
+    String priority) {
+
+  /** Without push, at normal priority. */
+  public DistributionRequest(List<FileRequest> files, List<RecipientRequest> recipients, String watermarkTemplate,
+      Boolean passwordProtect, Long linkTtlSeconds, Boolean emailNotification) {
+    this(files, recipients, watermarkTemplate, passwordProtect, linkTtlSeconds, emailNotification, null, null);
+  }
 
   public record FileRequest(String documentId, String name) {}
 
-  public record RecipientRequest(String name, String email) {}
+  /** {@code pushTarget} optional. */
+  public record RecipientRequest(String name, String email, PushTargetRequest pushTarget) {
+    public RecipientRequest(String name, String email) {
+      this(name, email, null);
+    }
+  }
+
+  /**
+   * At least one of {@code address} and a device session ({@code raeSerial} and
+   * {@code deviceSessionId}, both or neither).
+   */
+  public record PushTargetRequest(String address, String raeSerial, String deviceSessionId) {}
+
+  private static final int MAX_PUSH_ADDRESS_LENGTH = 256;
 
   /** Deliberately simple: one @, something on both sides, a dot in the domain, no spaces. */
   private static final Pattern EMAIL = Pattern.compile("[^@\\s]+@[^@\\s]+\\.[^@\\s]+");
@@ -78,7 +101,7 @@ public record DistributionRequest(
             "recipients[" + i + "] repeats the e-mail of recipients[" + first + "] (" + r.email()
                 + "); each recipient gets one copy per file.");
       }
-      specRecipients.add(new Recipient("r" + i, r.name().strip(), r.email().strip()));
+      specRecipients.add(new Recipient("r" + i, r.name().strip(), r.email().strip(), pushTarget(i, r.pushTarget())));
     }
     String template = watermarkTemplate == null ? WatermarkTemplate.DEFAULT : watermarkTemplate;
     WatermarkTemplate.validate(template);
@@ -87,7 +110,45 @@ public record DistributionRequest(
       throw new InvalidInputException(ErrorCode.DISTRIBUTION_OPTIONS_INVALID,
           "linkTtlSeconds must be positive, was " + ttl + ".");
     }
+    DistributionPriority level = DistributionPriority.parse(priority);
+    if (Boolean.TRUE.equals(passwordProtect) && Boolean.TRUE.equals(pushNotification)
+        && !Boolean.TRUE.equals(emailNotification)) {
+      // Push records never carry the password (they stay in Kafka for its retention).
+      throw new InvalidInputException(ErrorCode.DISTRIBUTION_OPTIONS_INVALID,
+          "passwordProtect with pushNotification needs emailNotification too: passwords are only sent by e-mail.");
+    }
     return new DistributionSpec(specFiles, specRecipients, new DistributionOptions(template,
-        Boolean.TRUE.equals(passwordProtect), ttl, Boolean.TRUE.equals(emailNotification)));
+        Boolean.TRUE.equals(passwordProtect), ttl, Boolean.TRUE.equals(emailNotification),
+        Boolean.TRUE.equals(pushNotification), level.wire()));
+  }
+
+  private static PushTarget pushTarget(int i, PushTargetRequest p) {
+    if (p == null) {
+      return null;
+    }
+    String field = "recipients[" + i + "].pushTarget";
+    boolean hasAddress = p.address() != null && !p.address().isBlank();
+    if (hasAddress && (p.address().length() > MAX_PUSH_ADDRESS_LENGTH || p.address().chars().anyMatch(Character::isISOControl))) {
+      throw new InvalidInputException(ErrorCode.DISTRIBUTION_PUSH_TARGET_INVALID,
+          field + ".address must be 1-" + MAX_PUSH_ADDRESS_LENGTH + " characters without control characters.");
+    }
+    if ((p.raeSerial() == null) != (p.deviceSessionId() == null)) {
+      throw new InvalidInputException(ErrorCode.DISTRIBUTION_PUSH_TARGET_INVALID,
+          field + ": raeSerial and deviceSessionId go together (the device's MQTT topic names both).");
+    }
+    if (p.deviceSessionId() != null) {
+      if (RaeSerial.parse(p.raeSerial()).isEmpty()) {
+        throw new InvalidInputException(ErrorCode.DISTRIBUTION_PUSH_TARGET_INVALID,
+            field + ".raeSerial is not a RAE serial: " + p.raeSerial());
+      }
+      if (DeviceSessionId.parse(p.deviceSessionId()).isEmpty()) {
+        throw new InvalidInputException(ErrorCode.DISTRIBUTION_PUSH_TARGET_INVALID,
+            field + ".deviceSessionId is not a device session id (a lower-case UUID): " + p.deviceSessionId());
+      }
+    } else if (!hasAddress) {
+      throw new InvalidInputException(ErrorCode.DISTRIBUTION_PUSH_TARGET_INVALID,
+          field + " needs an address, a device session (raeSerial and deviceSessionId), or both.");
+    }
+    return new PushTarget(hasAddress ? p.address() : null, p.raeSerial(), p.deviceSessionId());
   }
 }

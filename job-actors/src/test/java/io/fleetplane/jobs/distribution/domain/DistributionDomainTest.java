@@ -108,6 +108,81 @@ class DistributionDomainTest {
     assertEquals("late", waiting.join().job());
   }
 
+  private record P(String job, String item, int level) {}
+
+  @Test
+  void fairQueueWeighsLevelsFourTwoOneAndStarvesNone() {
+    FairQueue<P> q = new FairQueue<>(P::job, p -> p.job() + "/" + p.item(), P::level, new int[] {4, 2, 1});
+    List<P> tasks = new ArrayList<>();
+    for (int i = 0; i < 20; i++) {
+      tasks.add(new P("low", "l" + i, 2));
+      tasks.add(new P("normal", "n" + i, 1));
+      tasks.add(new P("high", "h" + i, 0));
+    }
+    q.offer(tasks);
+    List<String> order = new ArrayList<>();
+    for (int i = 0; i < 14; i++) {
+      order.add(q.take().toCompletableFuture().join().job());
+    }
+    // Smooth weighted round-robin: high first, low still gets one slot in seven.
+    List<String> round = List.of("high", "normal", "high", "low", "high", "normal", "high");
+    List<String> twoRounds = new ArrayList<>(round);
+    twoRounds.addAll(round);
+    assertEquals(twoRounds, order);
+    // A level without work gives its turns away: only low left means low every time.
+    q.removeGroup("high");
+    q.removeGroup("normal");
+    assertEquals("low", q.take().toCompletableFuture().join().job());
+    assertEquals("low", q.take().toCompletableFuture().join().job());
+    // Two jobs on one level still alternate; a high job arriving late goes next.
+    q.offer(List.of(new P("low2", "a", 2), new P("low2", "b", 2)));
+    assertEquals(List.of("low", "low2"), List.of(q.take().toCompletableFuture().join().job(),
+        q.take().toCompletableFuture().join().job()));
+    q.offer(List.of(new P("urgent", "u", 0)));
+    assertEquals("urgent", q.take().toCompletableFuture().join().job());
+  }
+
+  @Test
+  void priorityDefaultsToNormalAndRejectsUnknownLevels() {
+    DistributionSpec spec = request(TWO_FILES, THREE, null).validate(100, 3600);
+    assertEquals(DistributionPriority.NORMAL, spec.options().priorityLevel());
+    assertEquals("normal", spec.options().priority());
+    DistributionSpec high = new DistributionRequest(TWO_FILES, THREE, null, false, null, true, null, "HIGH")
+        .validate(100, 3600);
+    assertEquals(DistributionPriority.HIGH, high.options().priorityLevel());
+    InvalidInputException e = assertThrows(InvalidInputException.class,
+        () -> new DistributionRequest(TWO_FILES, THREE, null, false, null, true, null, "urgent").validate(100, 3600));
+    assertEquals(ErrorCode.DISTRIBUTION_PRIORITY_INVALID, e.errorCode());
+    assertTrue(e.getMessage().contains("[high, normal, low]"), e.getMessage());
+  }
+
+  @Test
+  void pushTargetsAreOptionalAndCheckedPrecisely() {
+    String session = "3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c";
+    List<RecipientRequest> people = List.of(
+        new RecipientRequest("Ada", "ada@example.com", new DistributionRequest.PushTargetRequest(null, "RAE-1", session)),
+        new RecipientRequest("Grace", "grace@example.com", new DistributionRequest.PushTargetRequest("app-7", null, null)),
+        new RecipientRequest("Linus", "linus@example.com"));
+    DistributionSpec spec = new DistributionRequest(TWO_FILES, people, null, false, null, false, true, null)
+        .validate(100, 3600);
+    assertTrue(spec.options().pushNotification());
+    assertTrue(spec.options().notifies(), "push alone is a notify step");
+    assertEquals(new PushTarget(null, "RAE-1", session), spec.recipient("r0").pushTarget());
+    assertEquals(new PushTarget("app-7", null, null), spec.recipient("r1").pushTarget());
+    assertEquals(null, spec.recipient("r2").pushTarget());
+    for (var bad : List.of(new DistributionRequest.PushTargetRequest(null, null, null),
+        new DistributionRequest.PushTargetRequest(null, "RAE-1", null),
+        new DistributionRequest.PushTargetRequest(null, "RAE-1", "NOT-A-UUID"),
+        new DistributionRequest.PushTargetRequest(null, "bad serial!", session),
+        new DistributionRequest.PushTargetRequest("x\u0000y", null, null))) {
+      assertCode(ErrorCode.DISTRIBUTION_PUSH_TARGET_INVALID, new DistributionRequest(TWO_FILES,
+          List.of(new RecipientRequest("Ada", "ada@example.com", bad)), null, false, null, false, true, null), 100);
+    }
+    // Passwords go by e-mail only, so a protected push-only job could never be opened.
+    assertCode(ErrorCode.DISTRIBUTION_OPTIONS_INVALID,
+        new DistributionRequest(TWO_FILES, THREE, null, true, null, false, true, null), 100);
+  }
+
   private static T take(FairQueue<T> q) {
     return q.take().toCompletableFuture().join();
   }
