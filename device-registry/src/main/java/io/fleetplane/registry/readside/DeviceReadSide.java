@@ -100,12 +100,14 @@ public final class DeviceReadSide {
       HikariDataSource dataSource, DeviceReadSideRepository repository, ReadSideSettings settings) {
     SourceProvider<Offset, EventEnvelope<DeviceSession.Event>> source =
         EventSourcedProvider.eventsByTag(system, JdbcReadJournal.Identifier(), DeviceReadSideRepository.TAG);
-    return JdbcProjection.exactlyOnce(
+    // Exactly-once per group: the group's rows and its last offset commit in one transaction.
+    return JdbcProjection.groupedWithin(
             ProjectionId.of(DeviceReadSideRepository.PROJECTION_NAME, DeviceReadSideRepository.TAG),
             source,
             () -> new PooledJdbcSession(dataSource),
             () -> new DeviceSessionProjectionHandler(repository),
             system)
+        .withGroup(settings.groupAfterEvents(), settings.groupAfterDuration())
         .withRestartBackoff(settings.restartMinBackoff(), settings.restartMaxBackoff(), 0.2);
   }
 

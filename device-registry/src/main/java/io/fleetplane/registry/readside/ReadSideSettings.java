@@ -18,6 +18,8 @@ import java.time.Duration;
  * @param restartMaxBackoff longest such delay
  * @param metricsInterval how often the lag gauge is refreshed
  * @param unknownAfter silence after which a connected device reads UNKNOWN (the registry's rule)
+ * @param groupAfterEvents most journal events the projection applies in one transaction
+ * @param groupAfterDuration longest the projection waits to fill a group before applying it
  */
 public record ReadSideSettings(
     boolean runProjection,
@@ -28,7 +30,9 @@ public record ReadSideSettings(
     Duration restartMinBackoff,
     Duration restartMaxBackoff,
     Duration metricsInterval,
-    Duration unknownAfter) {
+    Duration unknownAfter,
+    int groupAfterEvents,
+    Duration groupAfterDuration) {
 
   /** The dispatcher the blocking queries run on (configured beside the settings). */
   public static final String QUERY_DISPATCHER = "fleetplane.registry.read-side.query-dispatcher";
@@ -37,6 +41,9 @@ public record ReadSideSettings(
     if (queryThreads < 1 || poolSize <= queryThreads) {
       throw new IllegalArgumentException("fleetplane.registry.read-side: pool-size (" + poolSize
           + ") must exceed query-threads (" + queryThreads + ") so the projection always gets a connection");
+    }
+    if (groupAfterEvents < 1) {
+      throw new IllegalArgumentException("fleetplane.registry.read-side.group.max-events must be at least 1");
     }
   }
 
@@ -51,6 +58,8 @@ public record ReadSideSettings(
         c.getDuration("restart.min-backoff"),
         c.getDuration("restart.max-backoff"),
         c.getDuration("metrics-interval"),
-        config.getDuration("fleetplane.registry.liveness.unknown-after"));
+        config.getDuration("fleetplane.registry.liveness.unknown-after"),
+        c.getInt("group.max-events"),
+        c.getDuration("group.max-interval"));
   }
 }
