@@ -246,7 +246,10 @@ public final class IngestBenchmark {
   public static String markdown(List<Run> runs, String command, String notes) {
     Map<String, List<Run>> byScenario = new java.util.LinkedHashMap<>();
     runs.forEach(run -> byScenario.computeIfAbsent(run.scenario(), k -> new ArrayList<>()).add(run));
-    String baseline = "spring-kafka @KafkaListener (baseline)";
+    // With --warm-sessions every scenario name carries a suffix; the baseline is the one named so.
+    String baseline = byScenario.keySet().stream()
+        .filter(name -> name.startsWith("spring-kafka @KafkaListener (baseline)"))
+        .findFirst().orElse("spring-kafka @KafkaListener (baseline)");
     double baselineRate = BenchmarkReport.median(byScenario.getOrDefault(baseline, List.of()), Run::recordsPerSecond);
     StringBuilder md = new StringBuilder(BenchmarkReport.header("Ingestion: Kafka -> persisted session state",
         command, notes));
