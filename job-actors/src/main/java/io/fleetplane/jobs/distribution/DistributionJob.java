@@ -22,6 +22,7 @@ import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.jobs.distribution.domain.DistributionFile;
 import io.fleetplane.jobs.distribution.domain.DistributionSpec;
 import io.fleetplane.jobs.distribution.domain.Recipient;
+import io.fleetplane.persistence.StaleWriteFailures;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -294,8 +295,10 @@ public final class DistributionJob
       throw new IllegalArgumentException("fleetplane.jobs.distribution.max-results-per-write must be at least 1, was "
           + maxResultsPerWrite);
     }
-    return Behaviors.withMdc(Command.class, Map.of(LogIds.JOB_ID, jobId),
-        Behaviors.setup(ctx -> new DistributionJob(jobId, pool, maxResultsPerWrite, ctx.getSelf())));
+    // A failed group-commit write leaves stale per-event failure replies that would stall the
+    // restarted job's stash (and every command behind them) until outside traffic arrives.
+    return Behaviors.withMdc(Command.class, Map.of(LogIds.JOB_ID, jobId), StaleWriteFailures.filtered(
+        Behaviors.setup(ctx -> new DistributionJob(jobId, pool, maxResultsPerWrite, ctx.getSelf()))));
   }
 
   private final String jobId;
