@@ -248,13 +248,16 @@ class DistributionJobBatchingTest {
     // in the backoff, behind the journal's failure replies for the write's other events: it is
     // answered once the entity has recovered.
     Eventually.await(Duration.ofSeconds(10), () -> FAILED_WRITE.get() != null, () -> "a result write failed");
-    summary(job);
     Set<String> lost = new HashSet<>();
     for (Object e : FAILED_WRITE.get()) {
       if (e instanceof DistributionJob.ItemRendered r) {
         lost.add(r.itemId());
       }
     }
+    // 100 ms: the entity has taken the failure and waits out its backoff (at least 200 ms).
+    int firstLost = Integer.parseInt(lost.stream().sorted().findFirst().orElseThrow().substring("f0-r".length()));
+    workers.get(firstLost).expectNoMessage(Duration.ofMillis(100));
+    summary(job);
     LoggerFactory.getLogger(DistributionJobBatchingTest.class).warn("failed write: {} events, results {}",
         FAILED_WRITE.get().size(), lost);
 
