@@ -13,7 +13,6 @@ import akka.projection.eventsourced.EventEnvelope;
 import akka.projection.eventsourced.javadsl.EventSourcedProvider;
 import akka.projection.javadsl.Handler;
 import akka.projection.javadsl.SourceProvider;
-import akka.projection.jdbc.JdbcSession;
 import akka.projection.jdbc.javadsl.JdbcProjection;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.typesafe.config.Config;
@@ -25,8 +24,7 @@ import io.fleetplane.jobs.workflow.signal.SignalStore.Signal;
 import io.fleetplane.jobs.workflow.signal.WorkflowSignals;
 import io.fleetplane.persistence.JdbcPools;
 import io.fleetplane.persistence.PersistenceSettings;
-import java.sql.Connection;
-import java.sql.SQLException;
+import io.fleetplane.registry.readside.PooledJdbcSession;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -99,7 +97,7 @@ final class DistributionCompletionSignals {
     Projection<EventEnvelope<DistributionJob.Event>> projection = JdbcProjection.atLeastOnceAsync(
             ProjectionId.of(PROJECTION_NAME, DistributionJob.LIFECYCLE_TAG),
             source,
-            () -> new Session(dataSource),
+            () -> new PooledJdbcSession(dataSource),
             () -> new CompletionHandler(distributions, signals),
             system)
         .withRestartBackoff(settings.restartMinBackoff(), settings.restartMaxBackoff(), 0.2);
@@ -146,40 +144,6 @@ final class DistributionCompletionSignals {
               return Done.getInstance();
             });
       });
-    }
-  }
-
-  /** The offset store's transaction on a pooled connection. */
-  private static final class Session implements JdbcSession {
-    private final Connection connection;
-
-    Session(HikariDataSource dataSource) {
-      try {
-        this.connection = dataSource.getConnection();
-        this.connection.setAutoCommit(false);
-      } catch (SQLException e) {
-        throw new IllegalStateException("distribution signals: no database connection: " + e.getMessage(), e);
-      }
-    }
-
-    @Override
-    public <R> R withConnection(akka.japi.function.Function<Connection, R> work) throws Exception {
-      return work.apply(connection);
-    }
-
-    @Override
-    public void commit() throws SQLException {
-      connection.commit();
-    }
-
-    @Override
-    public void rollback() throws SQLException {
-      connection.rollback();
-    }
-
-    @Override
-    public void close() throws SQLException {
-      connection.close();
     }
   }
 }

@@ -15,7 +15,7 @@ public final class PooledJdbcSession implements JdbcSession {
 
   private final Connection connection;
 
-  PooledJdbcSession(DataSource dataSource) {
+  public PooledJdbcSession(DataSource dataSource) {
     try {
       this.connection = dataSource.getConnection();
       this.connection.setAutoCommit(false);

@@ -202,14 +202,7 @@ public final class WorkflowScheduler extends AbstractBehavior<WorkflowScheduler.
     if (!this.loaded) {
       this.loaded = true;
       for (ScheduleStore.Fire f : loaded.unstarted()) {
-        Entry e = entries.get(f.scheduleId());
-        if (e == null) {
-          outcomes.add(new FireOutcome(f.scheduleId(), f.scheduledTime(), clock.instant(),
-              "schedule disabled or deleted before the instance started"));
-        } else {
-          e.pending.add(f.scheduledTime());
-          markReady(f.scheduleId(), e);
-        }
+        queueStart(f.scheduleId(), f.scheduledTime());
       }
       getContext().getLog().info("Scheduler running with {} enabled schedule(s), {} recorded fire(s) to start",
           entries.size(), loaded.unstarted().size());
@@ -336,20 +329,24 @@ public final class WorkflowScheduler extends AbstractBehavior<WorkflowScheduler.
       Duration delay = Duration.between(f.scheduledTime(), done.firedAt());
       Metrics.recordTime("fleetplane_workflows_schedule_delay", Map.of(), delay.isNegative() ? Duration.ZERO : delay);
       Metrics.increment("fleetplane_workflows_schedule_fired");
-      Entry e = entries.get(f.scheduleId());
-      if (e == null) {
-        // Disabled or deleted while the write was in flight.
-        outcomes.add(new FireOutcome(f.scheduleId(), f.scheduledTime(), clock.instant(),
-            "schedule disabled or deleted before the instance started"));
-      } else {
-        e.pending.add(f.scheduledTime());
-        markReady(f.scheduleId(), e);
-      }
+      queueStart(f.scheduleId(), f.scheduledTime());
     }
     recordFires();
     recordOutcomes();
     dispatch();
     return this;
+  }
+
+  /** A recorded fire waits for its start, unless its schedule is gone (disabled or deleted meanwhile). */
+  private void queueStart(String scheduleId, Instant scheduledTime) {
+    Entry e = entries.get(scheduleId);
+    if (e == null) {
+      outcomes.add(new FireOutcome(scheduleId, scheduledTime, clock.instant(),
+          "schedule disabled or deleted before the instance started"));
+    } else {
+      e.pending.add(scheduledTime);
+      markReady(scheduleId, e);
+    }
   }
 
   private void markReady(String id, Entry e) {
