@@ -361,15 +361,15 @@ public final class Launcher implements Runnable {
      * the command line always wins. The canary runs once: one burst takes about two minutes.
      */
     static final java.util.Map<String, java.util.Map<String, Object>> SUITE_SIZES = java.util.Map.of(
-        "ingest", java.util.Map.of("--runs", 3, "--warmup", 1),
+        "ingest", java.util.Map.of("--runs", 2, "--warmup", 0),
         "canary", java.util.Map.of("--runs", 1, "--warmup", 0),
-        "e2e", java.util.Map.of("--runs", 3, "--warmup", 1, "--e2e-seconds", 20),
-        "idle-sessions", java.util.Map.of("--runs", 3, "--warmup", 0, "--idle-sessions", 20_000),
-        "bridge", java.util.Map.of("--runs", 3, "--warmup", 1, "--messages", 10_000),
+        "e2e", java.util.Map.of("--runs", 2, "--warmup", 0, "--e2e-seconds", 15),
+        "idle-sessions", java.util.Map.of("--runs", 2, "--warmup", 0, "--idle-sessions", 20_000),
+        "bridge", java.util.Map.of("--runs", 2, "--warmup", 1, "--messages", 10_000),
         "http", java.util.Map.of("--runs", 3, "--warmup", 1, "--http-seconds", 5),
-        "schedules", java.util.Map.of("--runs", 3, "--warmup", 1),
+        "schedules", java.util.Map.of("--runs", 2, "--warmup", 1),
         "distribution", java.util.Map.of("--runs", 3, "--warmup", 1, "--dist-recipients", java.util.List.of(100)),
-        "workflow", java.util.Map.of("--runs", 3, "--warmup", 1, "--wf-iterations", 20_000, "--wf-fanout", 2_000,
+        "workflow", java.util.Map.of("--runs", 2, "--warmup", 1, "--wf-iterations", 20_000, "--wf-fanout", 2_000,
             "--wf-backfill-hours", 8_760));
 
     /** Sets the suite's size for each option of this scenario that the command line left alone. */
@@ -408,7 +408,7 @@ public final class Launcher implements Runnable {
       }
       if (suite) {
         record(io.fleetplane.http.bench.BenchmarkReport.suiteSummary(
-            "./fleetplane bench " + String.join(" ", spec.commandLine().getParseResult().originalArgs()),
+            "./fleetplane " + String.join(" ", spec.commandLine().getParseResult().originalArgs()),
             tookSeconds));
       }
       return 0;

@@ -39,7 +39,7 @@ class BenchSuiteSizesTest {
     line.parseArgs("all", "--e2e-seconds", "7");
     bench.applySuiteSizes("e2e");
     assertEquals(7, (int) line.getCommandSpec().findOption("--e2e-seconds").getValue(), "given on the command line");
-    assertEquals(3, (int) line.getCommandSpec().findOption("--runs").getValue(), "suite size");
+    assertEquals(2, (int) line.getCommandSpec().findOption("--runs").getValue(), "suite size");
     bench.applySuiteSizes("workflow");
     assertEquals(20_000, (int) line.getCommandSpec().findOption("--wf-iterations").getValue());
   }
