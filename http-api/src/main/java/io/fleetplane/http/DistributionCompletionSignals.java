@@ -24,7 +24,7 @@ import io.fleetplane.jobs.workflow.signal.SignalStore.Signal;
 import io.fleetplane.jobs.workflow.signal.WorkflowSignals;
 import io.fleetplane.persistence.JdbcPools;
 import io.fleetplane.persistence.PersistenceSettings;
-import io.fleetplane.registry.readside.PooledJdbcSession;
+import io.fleetplane.persistence.PooledJdbcSession;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;

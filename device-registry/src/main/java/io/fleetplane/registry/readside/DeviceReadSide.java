@@ -19,6 +19,7 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.persistence.PersistenceSettings;
+import io.fleetplane.persistence.PooledJdbcSession;
 import io.fleetplane.registry.DeviceSession;
 import java.time.Instant;
 import java.util.Map;

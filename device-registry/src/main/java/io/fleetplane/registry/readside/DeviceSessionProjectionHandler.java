@@ -5,6 +5,7 @@ import akka.persistence.typed.PersistenceId;
 import akka.projection.eventsourced.EventEnvelope;
 import akka.projection.jdbc.javadsl.JdbcHandler;
 import io.fleetplane.config.metrics.Metrics;
+import io.fleetplane.persistence.PooledJdbcSession;
 import io.fleetplane.registry.DeviceSession;
 import java.util.List;
 import java.util.Map;

@@ -12,7 +12,6 @@ import akka.projection.ProjectionId;
 import akka.projection.eventsourced.EventEnvelope;
 import akka.projection.eventsourced.javadsl.EventSourcedProvider;
 import akka.projection.javadsl.SourceProvider;
-import akka.projection.jdbc.JdbcSession;
 import akka.projection.jdbc.javadsl.JdbcHandler;
 import akka.projection.jdbc.javadsl.JdbcProjection;
 import com.typesafe.config.Config;
@@ -20,6 +19,7 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.persistence.PersistenceSettings;
+import io.fleetplane.persistence.PooledJdbcSession;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -108,7 +108,7 @@ public final class IterationReadSide {
       SourceProvider<Offset, EventEnvelope<WorkflowInstance.Event>> source =
           EventSourcedProvider.eventsByTag(system, JdbcReadJournal.Identifier(), TAG);
       Projection<EventEnvelope<WorkflowInstance.Event>> projection = JdbcProjection.exactlyOnce(
-              ProjectionId.of(PROJECTION_NAME, TAG), source, () -> new Session(dataSource), Handler::new, system)
+              ProjectionId.of(PROJECTION_NAME, TAG), source, () -> new PooledJdbcSession(dataSource), Handler::new, system)
           .withRestartBackoff(settings.restartMinBackoff(), settings.restartMaxBackoff(), 0.2);
       ShardedDaemonProcess.get(system).init(ProjectionBehavior.Command.class, PROJECTION_NAME, 1,
           i -> ProjectionBehavior.create(projection), ShardedDaemonProcessSettings.create(system),
@@ -182,9 +182,9 @@ public final class IterationReadSide {
   }
 
   /** Writes one batch inside the projection's transaction (rows and offset commit together). */
-  static final class Handler extends JdbcHandler<EventEnvelope<WorkflowInstance.Event>, Session> {
+  static final class Handler extends JdbcHandler<EventEnvelope<WorkflowInstance.Event>, PooledJdbcSession> {
     @Override
-    public void process(Session session, EventEnvelope<WorkflowInstance.Event> envelope) throws Exception {
+    public void process(PooledJdbcSession session, EventEnvelope<WorkflowInstance.Event> envelope) throws Exception {
       if (!(envelope.event() instanceof WorkflowInstance.IterationsProgressed e)) {
         return;
       }
@@ -242,37 +242,4 @@ public final class IterationReadSide {
     }
   }
 
-  /** One projection transaction on a pooled connection. */
-  static final class Session implements JdbcSession {
-    private final Connection connection;
-
-    Session(HikariDataSource dataSource) {
-      try {
-        this.connection = dataSource.getConnection();
-        this.connection.setAutoCommit(false);
-      } catch (SQLException e) {
-        throw new IllegalStateException("workflow iterations read side: no database connection: " + e.getMessage(), e);
-      }
-    }
-
-    @Override
-    public <R> R withConnection(akka.japi.function.Function<Connection, R> work) throws Exception {
-      return work.apply(connection);
-    }
-
-    @Override
-    public void commit() throws SQLException {
-      connection.commit();
-    }
-
-    @Override
-    public void rollback() throws SQLException {
-      connection.rollback();
-    }
-
-    @Override
-    public void close() throws SQLException {
-      connection.close();
-    }
-  }
 }

@@ -1,4 +1,4 @@
-package io.fleetplane.registry.readside;
+package io.fleetplane.persistence;
 
 import akka.japi.function.Function;
 import akka.projection.jdbc.JdbcSession;
@@ -20,7 +20,7 @@ public final class PooledJdbcSession implements JdbcSession {
       this.connection = dataSource.getConnection();
       this.connection.setAutoCommit(false);
     } catch (SQLException e) {
-      throw new IllegalStateException("read side: no database connection: " + e.getMessage(), e);
+      throw new IllegalStateException("projection: no database connection: " + e.getMessage(), e);
     }
   }
 
