@@ -28,6 +28,7 @@ import java.sql.Timestamp;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -46,9 +47,10 @@ import org.slf4j.LoggerFactory;
  * <p>A projection of the parents' {@link WorkflowInstance.IterationsProgressed} events (tag
  * {@link #TAG}; one event per batch of launches and completions, so the tag costs one row per
  * batch, not per iteration). It runs once in the cluster ({@link ShardedDaemonProcess}) and
- * commits its offset with the rows it wrote (exactly-once), so a crash anywhere replays, never
- * loses, a batch. Eventually consistent: a listing lags the parent by the read journal's polling
- * interval; an iteration launched but not projected yet shows as {@code created}.
+ * applies events in groups, committing each group's offset with the rows it wrote (exactly-once),
+ * so a crash anywhere replays, never loses, a group. Eventually consistent: a listing lags the
+ * parent by the read journal's polling interval plus at most the group interval; an iteration
+ * launched but not projected yet shows as {@code created}.
  */
 public final class IterationReadSide {
 
@@ -71,13 +73,23 @@ public final class IterationReadSide {
    *
    * @param runProjection whether this node may run the projection (it runs on one node at a time)
    * @param poolSize JDBC connections for the projection and the queries
+   * @param groupMaxEvents events the projection applies in one transaction at most
+   * @param groupMaxInterval longest a group waits for more events after its first
    */
   public record Settings(boolean runProjection, int poolSize, Duration restartMinBackoff,
-      Duration restartMaxBackoff) {
+      Duration restartMaxBackoff, int groupMaxEvents, Duration groupMaxInterval) {
+    public Settings {
+      if (groupMaxEvents < 1) {
+        throw new IllegalArgumentException("fleetplane.workflows.iterations.group.max-events must be at least 1, was "
+            + groupMaxEvents);
+      }
+    }
+
     static Settings fromConfig(Config config) {
       Config c = config.getConfig("fleetplane.workflows.iterations");
       return new Settings(c.getBoolean("run-projection"), c.getInt("pool-size"),
-          c.getDuration("restart.min-backoff"), c.getDuration("restart.max-backoff"));
+          c.getDuration("restart.min-backoff"), c.getDuration("restart.max-backoff"), c.getInt("group.max-events"),
+          c.getDuration("group.max-interval"));
     }
   }
 
@@ -98,6 +110,12 @@ public final class IterationReadSide {
     config.setMaximumPoolSize(settings.poolSize());
     config.setMinimumIdle(1);
     config.setInitializationFailTimeout(-1);
+    // The projection's batched upserts become multi-row statements (one round trip per 128 rows).
+    config.addDataSourceProperty("reWriteBatchedInserts", "true");
+    // Derived data written exactly-once (rows and offset in one transaction): a PostgreSQL crash
+    // can lose only a consistent suffix, which the projection replays from the journal. So the
+    // commits need not wait for the WAL flush, as the device read side's do not.
+    config.setConnectionInitSql("SET synchronous_commit = off");
     HikariDataSource dataSource = new HikariDataSource(config);
     var executor = Executors.newFixedThreadPool(settings.poolSize(), r -> {
       Thread t = new Thread(r, "fleetplane-workflow-iterations");
@@ -107,8 +125,10 @@ public final class IterationReadSide {
     if (settings.runProjection()) {
       SourceProvider<Offset, EventEnvelope<WorkflowInstance.Event>> source =
           EventSourcedProvider.eventsByTag(system, JdbcReadJournal.Identifier(), TAG);
-      Projection<EventEnvelope<WorkflowInstance.Event>> projection = JdbcProjection.exactlyOnce(
+      // Exactly-once per group: the group's rows and its last offset commit in one transaction.
+      Projection<EventEnvelope<WorkflowInstance.Event>> projection = JdbcProjection.groupedWithin(
               ProjectionId.of(PROJECTION_NAME, TAG), source, () -> new PooledJdbcSession(dataSource), Handler::new, system)
+          .withGroup(settings.groupMaxEvents(), settings.groupMaxInterval())
           .withRestartBackoff(settings.restartMinBackoff(), settings.restartMaxBackoff(), 0.2);
       ShardedDaemonProcess.get(system).init(ProjectionBehavior.Command.class, PROJECTION_NAME, 1,
           i -> ProjectionBehavior.create(projection), ShardedDaemonProcessSettings.create(system),
@@ -181,63 +201,102 @@ public final class IterationReadSide {
     }
   }
 
-  /** Writes one batch inside the projection's transaction (rows and offset commit together). */
-  static final class Handler extends JdbcHandler<EventEnvelope<WorkflowInstance.Event>, PooledJdbcSession> {
+  /** One iteration's row as a group of events leaves it; {@code startedAt} null: launched in an earlier group. */
+  private record RowKey(String parent, String stepId, int attempt, int index) {}
+
+  private static final class RowChange {
+    Timestamp startedAt;
+    String state = "running";
+    Timestamp finishedAt;
+  }
+
+  /**
+   * Writes one group of events inside the projection's transaction (rows and the group's last
+   * offset commit together). The group is first folded per iteration, so an iteration launched
+   * and finished within the group is one row insert, not an insert and an update (measured: most
+   * iterations live for a few parent batches, shorter than a group), and all rows go in one
+   * batched upsert: one round trip and one commit per group instead of two statements and a
+   * commit per event.
+   */
+  static final class Handler
+      extends JdbcHandler<List<EventEnvelope<WorkflowInstance.Event>>, PooledJdbcSession> {
+
+    /**
+     * Idempotent even without the exactly-once offset: a launch inserts if absent (a replayed
+     * launch never turns a finished row back to running: the update's WHERE skips it), a finish
+     * overwrites state and finish time with the same values and keeps the row's started_at.
+     */
+    static final String UPSERT = "INSERT INTO workflow_iteration (parent_instance_id, step_id, attempt, idx, state,"
+        + " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        + " ON CONFLICT (parent_instance_id, step_id, attempt, idx)"
+        + " DO UPDATE SET state = EXCLUDED.state, finished_at = EXCLUDED.finished_at"
+        + " WHERE EXCLUDED.finished_at IS NOT NULL";
+
     @Override
-    public void process(PooledJdbcSession session, EventEnvelope<WorkflowInstance.Event> envelope) throws Exception {
-      if (!(envelope.event() instanceof WorkflowInstance.IterationsProgressed e)) {
+    public void process(PooledJdbcSession session, List<EventEnvelope<WorkflowInstance.Event>> envelopes)
+        throws Exception {
+      Map<RowKey, RowChange> rows = new LinkedHashMap<>();
+      long launched = 0;
+      long succeeded = 0;
+      long failed = 0;
+      for (EventEnvelope<WorkflowInstance.Event> envelope : envelopes) {
+        if (!(envelope.event() instanceof WorkflowInstance.IterationsProgressed e)) {
+          continue;
+        }
+        String parent = PersistenceId.extractEntityId(envelope.persistenceId());
+        Timestamp at = Timestamp.from(e.at());
+        for (int i = e.launchFrom(); i < e.launchTo(); i++) {
+          RowChange row = rows.computeIfAbsent(new RowKey(parent, e.stepId(), e.attempt(), i), k -> new RowChange());
+          if (row.startedAt == null && row.finishedAt == null) {
+            row.startedAt = at;
+          }
+        }
+        fold(rows, parent, e, e.succeeded(), "succeeded", at);
+        fold(rows, parent, e, e.failed(), "failed", at);
+        launched += e.launchTo() - e.launchFrom();
+        succeeded += e.succeeded().size();
+        failed += e.failed().size();
+      }
+      if (rows.isEmpty()) {
         return;
       }
-      String parent = PersistenceId.extractEntityId(envelope.persistenceId());
-      Timestamp at = Timestamp.from(e.at());
       session.withConnection(c -> {
-        // Idempotent even without the exactly-once offset: launches insert if absent, finishes
-        // overwrite with the same values.
-        try (PreparedStatement launch = c.prepareStatement("INSERT INTO workflow_iteration (parent_instance_id,"
-            + " step_id, attempt, idx, state, started_at) VALUES (?, ?, ?, ?, 'running', ?) ON CONFLICT DO NOTHING");
-            PreparedStatement finish = c.prepareStatement("INSERT INTO workflow_iteration (parent_instance_id,"
-                + " step_id, attempt, idx, state, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                + " ON CONFLICT (parent_instance_id, step_id, attempt, idx)"
-                + " DO UPDATE SET state = EXCLUDED.state, finished_at = EXCLUDED.finished_at")) {
-          for (int i = e.launchFrom(); i < e.launchTo(); i++) {
-            launch.setString(1, parent);
-            launch.setString(2, e.stepId());
-            launch.setInt(3, e.attempt());
-            launch.setInt(4, i);
-            launch.setTimestamp(5, at);
-            launch.addBatch();
+        try (PreparedStatement upsert = c.prepareStatement(UPSERT)) {
+          for (var entry : rows.entrySet()) {
+            RowKey key = entry.getKey();
+            RowChange row = entry.getValue();
+            upsert.setString(1, key.parent());
+            upsert.setString(2, key.stepId());
+            upsert.setInt(3, key.attempt());
+            upsert.setInt(4, key.index());
+            upsert.setString(5, row.state);
+            // Finished without its launch in this group: the row exists and keeps its started_at;
+            // the finish time only stands in should it not.
+            upsert.setTimestamp(6, row.startedAt != null ? row.startedAt : row.finishedAt);
+            upsert.setTimestamp(7, row.finishedAt);
+            upsert.addBatch();
           }
-          addFinished(finish, parent, e, e.succeeded(), "succeeded", at);
-          addFinished(finish, parent, e, e.failed(), "failed", at);
-          launch.executeBatch();
-          finish.executeBatch();
+          upsert.executeBatch();
         }
         return null;
       });
-      int launched = e.launchTo() - e.launchFrom();
-      if (launched > 0) {
-        Metrics.increment(METRIC_ROWS, launched, Map.of("change", "launched"));
-      }
-      if (!e.succeeded().isEmpty()) {
-        Metrics.increment(METRIC_ROWS, e.succeeded().size(), Map.of("change", "succeeded"));
-      }
-      if (!e.failed().isEmpty()) {
-        Metrics.increment(METRIC_ROWS, e.failed().size(), Map.of("change", "failed"));
+      count("launched", launched);
+      count("succeeded", succeeded);
+      count("failed", failed);
+    }
+
+    private static void fold(Map<RowKey, RowChange> rows, String parent, WorkflowInstance.IterationsProgressed e,
+        List<Integer> indices, String state, Timestamp at) {
+      for (int i : indices) {
+        RowChange row = rows.computeIfAbsent(new RowKey(parent, e.stepId(), e.attempt(), i), k -> new RowChange());
+        row.state = state;
+        row.finishedAt = at;
       }
     }
 
-    private static void addFinished(PreparedStatement finish, String parent, WorkflowInstance.IterationsProgressed e,
-        List<Integer> indices, String state, Timestamp at) throws SQLException {
-      for (int i : indices) {
-        finish.setString(1, parent);
-        finish.setString(2, e.stepId());
-        finish.setInt(3, e.attempt());
-        finish.setInt(4, i);
-        finish.setString(5, state);
-        // Launched in an earlier batch, so the row exists and keeps its started_at.
-        finish.setTimestamp(6, at);
-        finish.setTimestamp(7, at);
-        finish.addBatch();
+    private static void count(String change, long rows) {
+      if (rows > 0) {
+        Metrics.increment(METRIC_ROWS, rows, Map.of("change", change));
       }
     }
   }
