@@ -108,6 +108,7 @@ class WorkflowFailedWriteIT {
     // Cancel persists three events in one write (both steps CANCELLED, the instance finished):
     // that write fails, so the instance restarts (backoff from 200 ms) and the journal's two
     // other failure replies follow it into the next incarnation.
+    FAILED_WRITE.set(null);
     FAIL_NEXT_MULTI_EVENT_WRITE_OF.set(pid);
     TestProbe<StatusReply<InstanceView>> canceller = TestProbe.create(system);
     instance.tell(new WorkflowInstance.Cancel("first cancel", canceller.getRef()));
@@ -137,5 +138,48 @@ class WorkflowFailedWriteIT {
     List<Object> events = journal.persistedInStorage(pid);
     assertEquals(1, events.stream().filter(e -> e instanceof WorkflowInstance.InstanceFinished).count(),
         "one InstanceFinished: " + events);
+  }
+  /**
+   * The run gate persists several events at once too (a release that admits the next queued
+   * instance), but sets no {@code onPersistFailure}: a failed write stops it (Akka's default)
+   * instead of restarting it in place. The journal's other failure replies then go to the stopped
+   * incarnation (dead letters), and sharding starts a fresh one for the next command, so no stale
+   * reply can stall it. This pins that down: after a failed two-event release the gate answers.
+   */
+  @Test
+  void theRunGateAnswersAfterAFailedMultiEventWrite() {
+    store(engine, """
+        id: gate-failed-write
+        owner: it
+        runStrategy: sequential
+        steps:
+          - {id: a, type: wait, params: {duration: 1h}}
+        """);
+    InstanceView running = start(engine, "gate-failed-write", Map.of());
+    InstanceView queued = start(engine, "gate-failed-write", Map.of());
+    assertEquals(InstanceStatus.RUNNING, running.status());
+    assertEquals(InstanceStatus.PAUSED, queued.status(), "queued behind the running one");
+    String gatePid = WorkflowRunGate.ENTITY_TYPE_KEY.name() + "|gate-failed-write";
+    EntityRef<WorkflowRunGate.Command> gate = engine.sharding().entityRefFor(WorkflowRunGate.ENTITY_TYPE_KEY,
+        "gate-failed-write");
+
+    // Cancelling the running instance releases its slot: the gate persists the release and the
+    // queued instance's admission in one write, which fails.
+    FAILED_WRITE.set(null);
+    FAIL_NEXT_MULTI_EVENT_WRITE_OF.set(gatePid);
+    StatusReply<InstanceView> cancelled = WorkflowFixture.await(engine.cancel(running.instanceId(), "make room"));
+    assertTrue(cancelled.isSuccess(), cancelled.toString());
+    Eventually.await(Duration.ofSeconds(10), () -> FAILED_WRITE.get() != null, () -> "the gate's write failed");
+    assertEquals(2, FAILED_WRITE.get().size(), "the failed write: " + FAILED_WRITE.get());
+
+    // Once sharding has seen the stopped gate (1 s: a command sent before goes to the stopped
+    // incarnation and is lost, a different weakness), the next command starts a new one, which
+    // answers from the journal: the failed release changed nothing. One command only: any later
+    // message would also have freed a stalled stash.
+    TestProbe<WorkflowRunGate.AdmitReply> locator = TestProbe.create(system);
+    locator.expectNoMessage(Duration.ofSeconds(1));
+    gate.tell(new WorkflowRunGate.Locate(queued.instanceId(), locator.getRef()));
+    assertEquals(new WorkflowRunGate.Queued(queued.instanceId(), 1),
+        locator.expectMessageClass(WorkflowRunGate.AdmitReply.class, Duration.ofSeconds(10)));
   }
 }
