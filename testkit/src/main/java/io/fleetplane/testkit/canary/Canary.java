@@ -5,12 +5,14 @@ import akka.actor.typed.Props;
 import akka.actor.typed.javadsl.Behaviors;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.fleetplane.testkit.device.MqttClientThreads;
 import java.util.HexFormat;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 
@@ -47,22 +49,37 @@ public final class Canary {
     AtomicInteger threads = new AtomicInteger();
     // Connects and acknowledged publishes block (Paho tokens): they get threads of their own, so
     // the actors never block a dispatcher thread.
-    ExecutorService mqtt = Executors.newFixedThreadPool(settings.mqttThreads(), r -> {
-      Thread t = new Thread(r, "canary-" + runId + "-mqtt-" + threads.incrementAndGet());
+    ExecutorService blocking = Executors.newFixedThreadPool(settings.mqttThreads(), r -> {
+      Thread t = new Thread(r, "canary-" + runId + "-connect-" + threads.incrementAndGet());
       t.setDaemon(true);
       return t;
     });
+    MqttClientThreads clientThreads = new MqttClientThreads("canary-" + runId);
+    CanaryMqtt mqtt = new CanaryMqtt(blocking, clientThreads);
     CanaryHttp http = new CanaryHttp(settings.httpUrl(), settings.token(), settings.httpConcurrency());
     CompletableFuture<CanaryResult> done = new CompletableFuture<>();
     try {
       system.systemActorOf(CanaryCoordinator.create(runId, settings, mqtt, http, progress, done),
           "canary-" + runId, Props.empty());
     } catch (RuntimeException e) {
-      mqtt.shutdownNow();
+      blocking.shutdownNow();
+      clientThreads.close();
       return CompletableFuture.failedFuture(e);
     }
-    // Clients still closing finish their DISCONNECT; then the threads go.
-    return done.whenComplete((r, e) -> mqtt.shutdown());
+    // Clients still closing finish their DISCONNECT (queued on the blocking pool); then the threads go.
+    return done.whenComplete((r, e) -> {
+      blocking.shutdown();
+      Thread closer = new Thread(() -> {
+        try {
+          blocking.awaitTermination(settings.mqttTimeout().toMillis() * 2, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException interrupted) {
+          Thread.currentThread().interrupt();
+        }
+        clientThreads.close();
+      }, "canary-" + runId + "-close");
+      closer.setDaemon(true);
+      closer.start();
+    });
   }
 
   /** Runs a canary in an actor system of its own (no cluster), terminated afterwards. */

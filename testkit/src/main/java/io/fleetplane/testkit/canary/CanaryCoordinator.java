@@ -90,7 +90,7 @@ final class CanaryCoordinator {
   private Double backToZeroSeconds;
   private double allResolvedAtSeconds = Double.NaN;
 
-  private CanaryCoordinator(String runId, CanarySettings settings, Executor mqtt, CanaryHttp http,
+  private CanaryCoordinator(String runId, CanarySettings settings, CanaryMqtt mqtt, CanaryHttp http,
       Consumer<CanaryProgress> progress, CompletableFuture<CanaryResult> done, ActorContext<Command> context,
       TimerScheduler<Command> timers) {
     this.runId = runId;
@@ -115,7 +115,7 @@ final class CanaryCoordinator {
     }
   }
 
-  static Behavior<Command> create(String runId, CanarySettings settings, Executor mqtt, CanaryHttp http,
+  static Behavior<Command> create(String runId, CanarySettings settings, CanaryMqtt mqtt, CanaryHttp http,
       Consumer<CanaryProgress> progress, CompletableFuture<CanaryResult> done) {
     return Behaviors.withMdc(Command.class, Map.of("canaryRun", runId), Behaviors.setup(context ->
         Behaviors.withTimers(timers ->

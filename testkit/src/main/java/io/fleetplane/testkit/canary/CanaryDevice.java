@@ -18,7 +18,6 @@ import io.fleetplane.testkit.device.DeviceSimulator;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executor;
 
 /**
  * One simulated device of a canary run: one real MQTT client ({@link DeviceSimulator}) and one
@@ -82,7 +81,7 @@ final class CanaryDevice {
   private final RaeSerial rae;
   private final DeviceSessionId session;
   private final CanarySettings settings;
-  private final Executor mqtt;
+  private final CanaryMqtt mqtt;
   private final CanaryHttp http;
   private final ActorRef<Report> coordinator;
   private final ActorContext<Command> context;
@@ -98,7 +97,7 @@ final class CanaryDevice {
   private String lastObservation = "nothing yet";
   private long lastVisible;
 
-  private CanaryDevice(int index, String runId, CanarySettings settings, Executor mqtt, CanaryHttp http,
+  private CanaryDevice(int index, String runId, CanarySettings settings, CanaryMqtt mqtt, CanaryHttp http,
       ActorRef<Report> coordinator, ActorContext<Command> context, TimerScheduler<Command> timers) {
     this.index = index;
     this.runId = runId;
@@ -118,7 +117,7 @@ final class CanaryDevice {
     this.pad = "x".repeat(Math.max(0, settings.payloadBytes() - 160));
   }
 
-  static Behavior<Command> create(int index, String runId, CanarySettings settings, Executor mqtt, CanaryHttp http,
+  static Behavior<Command> create(int index, String runId, CanarySettings settings, CanaryMqtt mqtt, CanaryHttp http,
       ActorRef<Report> coordinator) {
     return Behaviors.setup(context -> Behaviors.withTimers(timers ->
         new CanaryDevice(index, runId, settings, mqtt, http, coordinator, context, timers).idle()));
@@ -136,7 +135,8 @@ final class CanaryDevice {
         .protocol(settings.protocol())
         .clientId("canary-" + runId + "-" + index)
         .timeout(settings.mqttTimeout())
-        .connect(), mqtt)
+        .threads(mqtt.clientThreads())
+        .connect(), mqtt.blockingCalls())
         .whenComplete((sim, error) -> context.getSelf().tell(
             error == null ? new Connected(sim) : new ConnectFailed(reason(error))));
     return Behaviors.receive(Command.class)
@@ -307,7 +307,7 @@ final class CanaryDevice {
     simulator = null;
     if (sim != null) {
       try {
-        mqtt.execute(sim::close);
+        mqtt.blockingCalls().execute(sim::close);
       } catch (java.util.concurrent.RejectedExecutionException e) {
         sim.close();
       }

@@ -1,6 +1,7 @@
 package io.fleetplane.testkit.device;
 
 import java.time.Duration;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.Consumer;
 
 /**
@@ -15,7 +16,11 @@ sealed interface DeviceConnection permits V5DeviceConnection, V3DeviceConnection
    */
   record Incoming(String topic, byte[] payload, String responseTopic, byte[] correlationData) {}
 
-  /** Everything a connection needs to know about the device and the broker. */
+  /**
+   * Everything a connection needs to know about the device and the broker; {@code sharedThreads},
+   * when not null, runs the client's loops and pings instead of threads of its own
+   * ({@link MqttClientThreads}).
+   */
   record Options(
       String serverUri,
       String clientId,
@@ -23,7 +28,8 @@ sealed interface DeviceConnection permits V5DeviceConnection, V3DeviceConnection
       String password,
       boolean cleanStart,
       Duration timeout,
-      Consumer<Incoming> onMessage) {}
+      Consumer<Incoming> onMessage,
+      ScheduledExecutorService sharedThreads) {}
 
   static DeviceConnection create(MqttProtocol protocol, Options options) {
     return protocol == MqttProtocol.MQTT_5

@@ -68,8 +68,9 @@ public final class DeviceSimulator implements AutoCloseable {
     // An MQTT 3.1.1 device has no other way to correlate.
     this.commandIdInReplyPayload = b.protocol == MqttProtocol.MQTT_3_1_1 || b.commandIdInReplyPayload;
     this.behaviour = b.behaviour;
-    this.ownsScheduler = b.scheduler == null;
-    this.scheduler = b.scheduler != null ? b.scheduler : Executors.newSingleThreadScheduledExecutor(
+    ScheduledExecutorService shared = b.threads != null ? b.threads.executor() : b.scheduler;
+    this.ownsScheduler = shared == null;
+    this.scheduler = shared != null ? shared : Executors.newSingleThreadScheduledExecutor(
         runnable -> {
           Thread t = new Thread(runnable, "device-simulator-" + b.deviceSessionId);
           t.setDaemon(true);
@@ -78,7 +79,8 @@ public final class DeviceSimulator implements AutoCloseable {
     this.connection = DeviceConnection.create(b.protocol, new DeviceConnection.Options(
         b.serverUri,
         b.clientId != null ? b.clientId : "device-" + b.deviceSessionId,
-        b.username, b.password, b.cleanStart, b.timeout, this::onMessage));
+        b.username, b.password, b.cleanStart, b.timeout, this::onMessage,
+        b.threads == null ? null : b.threads.executor()));
   }
 
   /** A simulator for this session; nothing connects until {@link Builder#connect()}. */
@@ -348,6 +350,7 @@ public final class DeviceSimulator implements AutoCloseable {
     private boolean commandIdInReplyPayload;
     private Duration timeout = Duration.ofSeconds(10);
     private ScheduledExecutorService scheduler;
+    private MqttClientThreads threads;
 
     private Builder(String serverUri, RaeSerial raeSerial, DeviceSessionId deviceSessionId) {
       this.serverUri = Objects.requireNonNull(serverUri, "serverUri");
@@ -407,6 +410,15 @@ public final class DeviceSimulator implements AutoCloseable {
      */
     public Builder scheduler(ScheduledExecutorService scheduler) {
       this.scheduler = scheduler;
+      return this;
+    }
+
+    /**
+     * Runs the MQTT client's threads and the behaviours on these shared threads: thousands of
+     * short-lived devices in one JVM then do not create five threads each. The caller closes them.
+     */
+    public Builder threads(MqttClientThreads threads) {
+      this.threads = threads;
       return this;
     }
 

@@ -11,6 +11,7 @@ import org.eclipse.paho.client.mqttv3.MqttCallback;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
 import org.eclipse.paho.client.mqttv3.MqttException;
 import org.eclipse.paho.client.mqttv3.MqttMessage;
+import org.eclipse.paho.client.mqttv3.ScheduledExecutorPingSender;
 import org.eclipse.paho.client.mqttv3.persist.MemoryPersistence;
 
 /**
@@ -25,7 +26,10 @@ final class V3DeviceConnection implements DeviceConnection {
   V3DeviceConnection(Options options) {
     this.options = options;
     try {
-      client = new MqttAsyncClient(options.serverUri(), options.clientId(), new MemoryPersistence());
+      client = options.sharedThreads() == null
+          ? new MqttAsyncClient(options.serverUri(), options.clientId(), new MemoryPersistence())
+          : new MqttAsyncClient(options.serverUri(), options.clientId(), new MemoryPersistence(),
+              new ScheduledExecutorPingSender(options.sharedThreads()), options.sharedThreads());
     } catch (MqttException e) {
       throw failure("create an MQTT 3.1.1 client for " + options.serverUri(), e);
     }

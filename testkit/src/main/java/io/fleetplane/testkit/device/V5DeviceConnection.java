@@ -10,6 +10,7 @@ import org.eclipse.paho.mqttv5.client.MqttAsyncClient;
 import org.eclipse.paho.mqttv5.client.MqttCallback;
 import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
 import org.eclipse.paho.mqttv5.client.MqttDisconnectResponse;
+import org.eclipse.paho.mqttv5.client.TimerPingSender;
 import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
 import org.eclipse.paho.mqttv5.common.MqttException;
 import org.eclipse.paho.mqttv5.common.MqttMessage;
@@ -25,7 +26,10 @@ final class V5DeviceConnection implements DeviceConnection {
   V5DeviceConnection(Options options) {
     this.options = options;
     try {
-      client = new MqttAsyncClient(options.serverUri(), options.clientId(), new MemoryPersistence());
+      client = options.sharedThreads() == null
+          ? new MqttAsyncClient(options.serverUri(), options.clientId(), new MemoryPersistence())
+          : new MqttAsyncClient(options.serverUri(), options.clientId(), new MemoryPersistence(),
+              new TimerPingSender(options.sharedThreads()), options.sharedThreads());
     } catch (MqttException e) {
       throw failure("create an MQTT 5 client for " + options.serverUri(), e);
     }

@@ -162,4 +162,31 @@ class DeviceSimulatorIT {
     assertTrue(e.getMessage().contains("could not connect to tcp://127.0.0.1:1"), e.getMessage());
     assertFalse(e.refusedByBroker());
   }
+
+  @Test
+  void devicesOnSharedThreadsConnectPublishAnswerAndHandTheirThreadsOn() throws Exception {
+    try (MqttClientThreads threads = new MqttClientThreads("shared-test")) {
+      for (MqttProtocol protocol : MqttProtocol.values()) {
+        try (DeviceSimulator device = DeviceSimulator.builder(broker.serverUri(), RAE, DeviceSessionId.random())
+            .protocol(protocol).threads(threads).behaviour(CommandBehaviour.echo()).connect()) {
+          device.publishUpdate("{\"ts\":2,\"attributes\":{\"protocol\":\"" + protocol + "\"}}");
+          MqttMessage update = awaitCloudMessage(device.sessionKey() + "/update");
+          assertTrue(new String(update.getPayload(), StandardCharsets.UTF_8).contains(protocol.toString()));
+          sendCommand(device, "shared-" + protocol, protocol == MqttProtocol.MQTT_5);
+          assertEquals("succeeded", device.awaitReply("shared-" + protocol, WAIT).status());
+        }
+      }
+      int afterTwoDevices = threads.poolSize();
+      assertTrue(afterTwoDevices > 0, "Paho ran its loops on the shared pool");
+      // Ten more devices one after the other: each takes the threads the last one left.
+      for (int i = 0; i < 10; i++) {
+        try (DeviceSimulator device = DeviceSimulator.builder(broker.serverUri(), RAE, DeviceSessionId.random())
+            .protocol(MqttProtocol.MQTT_3_1_1).threads(threads).connect()) {
+          device.publishUpdate("{\"ts\":3}");
+        }
+      }
+      assertTrue(threads.poolSize() <= afterTwoDevices + 4,
+          "threads are reused, not created per device: " + afterTwoDevices + " -> " + threads.poolSize());
+    }
+  }
 }
