@@ -13,6 +13,8 @@ import io.fleetplane.config.metrics.Metrics;
 import akka.http.scaladsl.model.EntityStreamSizeException;
 import java.util.Map;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -42,20 +44,36 @@ final class ErrorHandling extends AllDirectives {
   }
 
   static ExceptionHandler exceptionHandler() {
-    return ExceptionHandler.newBuilder()
-        .match(Problem.ProblemException.class, e -> completeProblem(e.problem()))
-        .match(InvalidInputException.class, e ->
-            completeProblem(Problem.of(StatusCodes.BAD_REQUEST, e.errorCode(), e.getMessage())))
-        .match(EntityStreamSizeException.class, e -> completeProblem(Problem.of(StatusCodes.PAYLOAD_TOO_LARGE,
-            ErrorCode.PAYLOAD_TOO_LARGE, "The request body is larger than " + e.limit() + " bytes; send less.")))
-        .match(TimeoutException.class, e -> completeProblem(Problem.of(StatusCodes.SERVICE_UNAVAILABLE,
-            ErrorCode.TIMEOUT, "The service did not answer in time; retry after the Retry-After delay.")))
-        .matchAny(e -> {
-          log.error("Unhandled error in HTTP route", e);
-          return completeProblem(Problem.of(StatusCodes.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL,
-              "Unexpected error; it was logged. Retry, and report it if it persists."));
-        })
-        .build();
+    return ExceptionHandler.newBuilder().matchAny(ErrorHandling::routeFor).build();
+  }
+
+  /**
+   * A route that fails with a future's error sees it wrapped ({@code CompletionException}): an
+   * entity that did not answer an ask in time is a 503 whether the route joined the future or
+   * composed it, not an unexpected 500.
+   */
+  private static Route routeFor(Throwable error) {
+    Throwable e = error;
+    while ((e instanceof CompletionException || e instanceof ExecutionException) && e.getCause() != null) {
+      e = e.getCause();
+    }
+    if (e instanceof Problem.ProblemException p) {
+      return completeProblem(p.problem());
+    }
+    if (e instanceof InvalidInputException i) {
+      return completeProblem(Problem.of(StatusCodes.BAD_REQUEST, i.errorCode(), i.getMessage()));
+    }
+    if (e instanceof EntityStreamSizeException size) {
+      return completeProblem(Problem.of(StatusCodes.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE,
+          "The request body is larger than " + size.limit() + " bytes; send less."));
+    }
+    if (e instanceof TimeoutException) {
+      return completeProblem(Problem.of(StatusCodes.SERVICE_UNAVAILABLE, ErrorCode.TIMEOUT,
+          "The service did not answer in time; retry after the Retry-After delay."));
+    }
+    log.error("Unhandled error in HTTP route", error);
+    return completeProblem(Problem.of(StatusCodes.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL,
+        "Unexpected error; it was logged. Retry, and report it if it persists."));
   }
 
   /**

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import akka.actor.typed.ActorSystem;
 import akka.actor.typed.javadsl.Behaviors;
+import akka.pattern.AskTimeoutException;
 import akka.http.javadsl.Http;
 import akka.http.javadsl.ServerBinding;
 import akka.http.javadsl.model.StatusCodes;
@@ -16,6 +17,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -46,8 +48,14 @@ class JsonBodyTest {
         "akka.loglevel", "WARNING", "akka.actor.provider", "local")).withFallback(ConfigFactory.load()));
     JsonBody body = new JsonBody(1024, 3000);
     AllDirectives d = new AllDirectives() {};
-    Route route = new ErrorHandling().wrap(() -> d.path("sample", () -> d.post(() -> body.as(Sample.class, sample ->
-        d.complete(Json.response(StatusCodes.OK, sample))))));
+    Route route = new ErrorHandling().wrap(() -> d.concat(
+        d.path("sample", () -> d.post(() -> body.as(Sample.class, sample ->
+            d.complete(Json.response(StatusCodes.OK, sample))))),
+        // As an entity read does when the entity is too busy to answer: the ask's future fails.
+        // A composed stage fails with the error wrapped in a CompletionException.
+        d.path("busy-entity", () -> d.onSuccess(CompletableFuture.<String>failedFuture(
+                new AskTimeoutException("Ask timed out on [EntityRef(DeviceSession, x)] after [5000 ms]"))
+            .thenApply(answer -> answer), answer -> d.complete("never")))));
     binding = Http.get(system).newServerAt("127.0.0.1", 0).bind(route).toCompletableFuture().get(10, TimeUnit.SECONDS);
   }
 
@@ -64,6 +72,13 @@ class JsonBodyTest {
 
   private static HttpResponse<String> post(String body) throws Exception {
     return post(body, "application/json");
+  }
+
+  @Test
+  void anEntityThatDidNotAnswerInTimeIsA503NotAnUnexpectedError() throws Exception {
+    HttpResponse<String> busy = NodeFixture.HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+        + binding.localAddress().getPort() + "/busy-entity")).GET().build(), HttpResponse.BodyHandlers.ofString());
+    assertProblem(busy, 503, "service.timeout", "an ask timed out inside a future");
   }
 
   @Test
