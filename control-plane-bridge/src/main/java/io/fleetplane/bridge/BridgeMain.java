@@ -156,7 +156,8 @@ public final class BridgeMain {
    * instead of leaving a process that does nothing.
    */
   static Config processConfig(BridgeSettings settings) {
-    Duration drain = settings.shutdownTimeout().plus(settings.producer().closeTimeout()).plusSeconds(5);
+    // Drain, then the PUBACK barrier (MqttInbound, up to 5 s), the DISCONNECT (5 s), the producer's close.
+    Duration drain = settings.shutdownTimeout().plus(settings.producer().closeTimeout()).plusSeconds(10);
     return ConfigFactory.parseMap(Map.of(
         "akka.coordinated-shutdown.phases.before-service-unbind.timeout", drain.toMillis() + "ms",
         "akka.coordinated-shutdown.run-by-jvm-shutdown-hook", "on",

@@ -75,6 +75,11 @@ public final class BridgeMetrics {
    * resends them on the new connection (at-least-once: Kafka may hold them twice).
    */
   public static final String STALE_MESSAGES = "fleetplane_bridge_stale_messages";
+  /**
+   * Polite disconnects (graceful stop, redelivery reconnect) made before the broker confirmed it
+   * had handled the last acknowledgements: it may resend those messages (duplicates in Kafka).
+   */
+  public static final String UNCONFIRMED_DISCONNECTS = "fleetplane_bridge_unconfirmed_disconnects";
 
   static final Map<String, String> INBOUND = Map.of(DIRECTION, DEVICE_TO_CLOUD);
 

@@ -58,6 +58,16 @@ final class MqttInbound {
   /** MQTT 5 DISCONNECT reason code: another connection with the same client id took over. */
   private static final int SESSION_TAKEN_OVER = 0x8E;
 
+  /**
+   * A filter this client never subscribes to: unsubscribing it leaves the session unchanged, and
+   * the broker's UNSUBACK proves it has handled every packet we sent before (see
+   * {@link #confirmAcknowledgements}).
+   */
+  static final String ACK_BARRIER_FILTER = "fleetplane/bridge/ack-barrier";
+
+  /** How long a polite disconnect waits for that proof before it disconnects anyway. */
+  private static final long ACK_BARRIER_TIMEOUT_MILLIS = 5_000;
+
   /** The per-message hand-off to the Kafka side; false means "not taken, do not acknowledge". */
   interface Receiver {
     boolean offer(InboundMessage message);
@@ -373,6 +383,7 @@ final class MqttInbound {
     }
     try {
       if (polite && c.client.isConnected()) {
+        confirmAcknowledgements(c);
         // Quiesce lets PUBACKs already queued go out before the DISCONNECT.
         c.client.disconnect(2_000).waitForCompletion(5_000);
       } else {
@@ -385,6 +396,35 @@ final class MqttInbound {
       c.client.close(true);
     } catch (MqttException e) {
       log.debug("Bridge {}: close: {}", settings.instanceId(), e.toString());
+    }
+  }
+
+  /**
+   * Waits until the broker has handled every PUBACK already sent on this connection, so that a
+   * graceful stop leaves with the broker nothing Kafka already has. Why: Paho writing a PUBACK
+   * is not the broker reading it, and MQTT acknowledges no DISCONNECT. The broker keeps
+   * publishing to us until it reads the DISCONNECT, so the socket is closed with unread input,
+   * which resets the connection; a broker that is behind then drops whatever it had not read
+   * yet, our last PUBACKs included (seen in BridgeProcessKillIT: Mosquitto logged "Broken pipe",
+   * no DISCONNECT, and resent the drained messages to the next bridge). An UNSUBSCRIBE queued
+   * behind the PUBACKs is the barrier: Paho sends acknowledgements and requests in one FIFO, and
+   * the broker handles a connection's packets in order, so its UNSUBACK comes after them.
+   */
+  private void confirmAcknowledgements(Connection c) {
+    IMqttToken barrier = null;
+    try {
+      barrier = c.client.unsubscribe(new String[] {ACK_BARRIER_FILTER}, null, null, new MqttProperties());
+      barrier.waitForCompletion(ACK_BARRIER_TIMEOUT_MILLIS);
+    } catch (MqttException e) {
+      // Timed out, or the connection is gone; an UNSUBACK with an error reason code would still
+      // have proved the order, which is why only the response is checked below.
+      log.debug("Bridge {}: acknowledgement barrier: {}", settings.instanceId(), e.toString());
+    }
+    if (barrier == null || barrier.getResponse() == null) {
+      BridgeMetrics.count(BridgeMetrics.UNCONFIRMED_DISCONNECTS, BridgeMetrics.INBOUND);
+      log.warn("Bridge {}: the broker did not confirm the last acknowledgements within {} ms before the "
+          + "disconnect; it may resend those messages to the next connection (duplicates, never a loss)",
+          settings.instanceId(), ACK_BARRIER_TIMEOUT_MILLIS);
     }
   }
 

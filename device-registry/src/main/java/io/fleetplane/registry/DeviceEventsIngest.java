@@ -13,6 +13,7 @@ import akka.kafka.Subscriptions;
 import akka.kafka.javadsl.Committer;
 import akka.kafka.javadsl.Consumer;
 import akka.kafka.javadsl.SendProducer;
+import akka.pattern.AskTimeoutException;
 import akka.stream.KillSwitches;
 import akka.stream.RestartSettings;
 import akka.stream.SharedKillSwitch;
@@ -31,11 +32,14 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntConsumer;
+import java.util.function.Supplier;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
@@ -95,6 +99,8 @@ public final class DeviceEventsIngest {
   public static final String METRIC_PROCESSED = "fleetplane_registry_records_processed";
   public static final String METRIC_DEAD_LETTERS = "fleetplane_registry_dead_letters";
   public static final String METRIC_RESTARTS = "fleetplane_registry_consumer_restarts";
+  /** Asks repeated because a session did not answer within ask-timeout. */
+  public static final String METRIC_APPLY_RETRIES = "fleetplane_registry_apply_retries";
   public static final String METRIC_APPLY_LATENCY = "fleetplane_registry_apply_latency";
 
   private final AtomicReference<Consumer.Control> control;
@@ -144,11 +150,16 @@ public final class DeviceEventsIngest {
         new DevicePayloadParser(new ObjectMapper()),
         (sessionId, rae, message, lineage) -> {
           long askedAt = System.nanoTime();
-          return sharding
-              .entityRefFor(DeviceSession.ENTITY_TYPE_KEY, sessionId)
-              .<DeviceSession.ApplyReply>ask(
-                  replyTo -> new DeviceSession.ApplyMessage(rae, message, lineage, replyTo),
-                  settings.askTimeout())
+          return retryingAskTimeouts(() -> sharding
+                  .entityRefFor(DeviceSession.ENTITY_TYPE_KEY, sessionId)
+                  .<DeviceSession.ApplyReply>ask(
+                      replyTo -> new DeviceSession.ApplyMessage(rae, message, lineage, replyTo),
+                      settings.askTimeout()),
+              settings.askRetries(), retriesLeft -> {
+                Metrics.increment(METRIC_APPLY_RETRIES);
+                log.warn("Session {} did not answer within {}; asking again ({} retries left after this)",
+                    sessionId, settings.askTimeout(), retriesLeft);
+              })
               .thenApplyAsync(reply -> {
                 boolean applied = reply instanceof DeviceSession.Applied;
                 // Ask -> persisted -> reply: the persist latency as the stream experiences it.
@@ -277,6 +288,26 @@ public final class DeviceEventsIngest {
   }
 
   /** Hands one record to the handler; a bug in handling one record dead-letters that record. */
+  /**
+   * Runs {@code ask}; when it times out, runs it again, up to {@code retries} times. Other failures
+   * are not retried: they are the stream's to handle.
+   */
+  static <T> CompletionStage<T> retryingAskTimeouts(Supplier<CompletionStage<T>> ask, int retries,
+      IntConsumer beforeRetry) {
+    CompletionStage<T> asked = ask.get();
+    if (retries <= 0) {
+      return asked;
+    }
+    return asked.handle((reply, error) -> {
+      Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+      if (cause instanceof AskTimeoutException) {
+        beforeRetry.accept(retries - 1);
+        return retryingAskTimeouts(ask, retries - 1, beforeRetry);
+      }
+      return error == null ? CompletableFuture.completedFuture(reply) : CompletableFuture.<T>failedFuture(cause);
+    }).thenCompose(next -> next);
+  }
+
   private static CompletionStage<CommittableOffset> handleOne(
       DeviceRecordHandler handler, CommittableMessage<String, byte[]> message) {
     ConsumerRecord<String, byte[]> record = message.record();

@@ -7,6 +7,7 @@ import java.time.Duration;
 public record RegistrySettings(
     String consumerGroupId,
     Duration askTimeout,
+    int askRetries,
     int maxPartitions,
     int maxInFlightPerPartition,
     int commitMaxBatch,
@@ -21,6 +22,7 @@ public record RegistrySettings(
     return new RegistrySettings(
         c.getString("consumer-group-id"),
         c.getDuration("ask-timeout"),
+        c.getInt("ask-retries"),
         c.getInt("max-partitions"),
         c.getInt("max-in-flight-per-partition"),
         c.getInt("commit.max-batch"),

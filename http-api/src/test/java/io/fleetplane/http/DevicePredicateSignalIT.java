@@ -1,5 +1,8 @@
 package io.fleetplane.http;
 
+import static io.fleetplane.http.ReadSideFixture.failFast;
+import static io.fleetplane.http.ReadSideFixture.queryLong;
+import static io.fleetplane.http.ReadSideFixture.workflowInstances;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,9 +16,6 @@ import io.fleetplane.testkit.infra.TestPostgres;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -87,7 +87,8 @@ class DevicePredicateSignalIT {
     for (int i = 0; i < 3; i++) {
       state("canary-predicate-it", UUID.randomUUID().toString(), "in-test");
     }
-    Eventually.await(Duration.ofSeconds(60), q(() -> rows("SELECT count(*) FROM device_session") == DEVICES + 3),
+    Eventually.await(Duration.ofSeconds(60),
+        failFast(() -> queryLong(db, "SELECT count(*) FROM device_session") == DEVICES + 3),
         () -> "all sessions projected");
 
     HttpResponse<String> created = call("POST", "/api/v1/signals/predicates", "application/json", """
@@ -110,7 +111,7 @@ class DevicePredicateSignalIT {
     assertEquals(DEVICES, at90.get("lastTotal").asLong(), "canary sessions are not in the population: " + at90);
     assertFalse(at90.get("satisfied").asBoolean());
     assertEquals(0, at90.get("generation").asInt());
-    assertEquals(0, rows("SELECT count(*) FROM workflow_signal"), "no signal below the threshold");
+    assertEquals(0, queryLong(db, "SELECT count(*) FROM workflow_signal"), "no signal below the threshold");
 
     // The 19th (95%): one crossing, one signal with a deterministic id, one instance.
     state(RAE, SESSIONS.get(18), "available");
@@ -124,14 +125,14 @@ class DevicePredicateSignalIT {
     assertEquals(19, signal.get("signal").get("params").get("matching").asInt());
     assertEquals(20, signal.get("signal").get("params").get("total").asInt());
     assertEquals(1, signal.get("triggered").size(), signal.toString());
-    Eventually.await(Duration.ofSeconds(30), q(() -> instances() == 1), () -> "one instance started");
+    Eventually.await(Duration.ofSeconds(30), failFast(() -> workflowInstances(db) == 1), () -> "one instance started");
 
     // 100%: still satisfied, no second signal, through several more evaluations.
     state(RAE, SESSIONS.get(19), "available");
     awaitPredicate(path, p -> p.get("lastMatching").asLong() == 20);
     awaitEvaluationsAfter(path, Instant.now());
-    assertEquals(1, rows("SELECT count(*) FROM workflow_signal"));
-    assertEquals(1, instances());
+    assertEquals(1, queryLong(db, "SELECT count(*) FROM workflow_signal"));
+    assertEquals(1, workflowInstances(db));
 
     // A node restart re-evaluates a satisfied predicate: still one signal, one instance.
     node.stop().toCompletableFuture().get();
@@ -139,8 +140,8 @@ class DevicePredicateSignalIT {
     awaitEvaluationsAfter(path, Instant.now());
     JsonNode afterRestart = predicate(path).get("state");
     assertEquals(1, afterRestart.get("generation").asInt(), afterRestart.toString());
-    assertEquals(1, rows("SELECT count(*) FROM workflow_signal"));
-    assertEquals(1, instances());
+    assertEquals(1, queryLong(db, "SELECT count(*) FROM workflow_signal"));
+    assertEquals(1, workflowInstances(db));
 
     // Two devices leave "available" (90%): re-armed. Back to 95%: crossing 2, a second instance.
     state(RAE, SESSIONS.get(0), "in-test");
@@ -150,9 +151,10 @@ class DevicePredicateSignalIT {
     assertEquals(1, rearmed.get("generation").asInt());
     state(RAE, SESSIONS.get(0), "available");
     awaitPredicate(path, p -> p.get("generation").asInt() == 2 && !p.get("signalPending").asBoolean());
-    Eventually.await(Duration.ofSeconds(30), q(() -> instances() == 2), () -> "a second instance for the second crossing");
-    assertEquals(2, rows("SELECT count(*) FROM workflow_signal"));
-    assertEquals(1, rows("SELECT count(*) FROM workflow_signal WHERE signal_id = 'predicate:" + id + ":2'"));
+    Eventually.await(Duration.ofSeconds(30), failFast(() -> workflowInstances(db) == 2),
+        () -> "a second instance for the second crossing");
+    assertEquals(2, queryLong(db, "SELECT count(*) FROM workflow_signal"));
+    assertEquals(1, queryLong(db, "SELECT count(*) FROM workflow_signal WHERE signal_id = 'predicate:" + id + ":2'"));
 
     // Listing and deleting.
     JsonNode list = NodeFixture.json(call("GET", "/api/v1/signals/predicates", null, null));
@@ -177,7 +179,7 @@ class DevicePredicateSignalIT {
   /** The predicate's state once {@code condition} holds for it. */
   private static JsonNode awaitPredicate(String path, java.util.function.Predicate<JsonNode> condition) {
     JsonNode[] last = new JsonNode[1];
-    Eventually.await(Duration.ofSeconds(60), q(() -> {
+    Eventually.await(Duration.ofSeconds(60), failFast(() -> {
       last[0] = predicate(path).get("state");
       return !last[0].get("lastMatching").isNull() && condition.test(last[0]);
     }), () -> "predicate state; last " + last[0]);
@@ -187,7 +189,7 @@ class DevicePredicateSignalIT {
   /** Two evaluations finished after {@code since} (the second started after it). */
   private static void awaitEvaluationsAfter(String path, Instant since) {
     Instant[] first = new Instant[1];
-    Eventually.await(Duration.ofSeconds(30), q(() -> {
+    Eventually.await(Duration.ofSeconds(30), failFast(() -> {
       JsonNode at = predicate(path).get("state").get("lastEvaluatedAt");
       if (at.isNull() || !Instant.parse(at.asText()).isAfter(since)) {
         return false;
@@ -197,35 +199,6 @@ class DevicePredicateSignalIT {
       }
       return Instant.parse(at.asText()).isAfter(first[0]);
     }), () -> "two evaluations after " + since);
-  }
-
-  @FunctionalInterface
-  private interface Check {
-    boolean test() throws Exception;
-  }
-
-  /** A check that may throw, for Eventually: an exception fails the test at once. */
-  private static java.util.function.BooleanSupplier q(Check check) {
-    return () -> {
-      try {
-        return check.test();
-      } catch (Exception e) {
-        throw new AssertionError(e);
-      }
-    };
-  }
-
-  private static int instances() throws Exception {
-    // From the journal: every instance that ever started, whatever the API says.
-    return (int) rows("SELECT COUNT(DISTINCT persistence_id) FROM event_journal"
-        + " WHERE persistence_id LIKE 'WorkflowInstance|%'");
-  }
-
-  private static long rows(String sql) throws Exception {
-    try (Connection c = db.connect(); PreparedStatement ps = c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
-      rs.next();
-      return rs.getLong(1);
-    }
   }
 
   private static HttpResponse<String> call(String method, String path, String contentType, String body)

@@ -1,5 +1,8 @@
 package io.fleetplane.http;
 
+import static io.fleetplane.http.ReadSideFixture.failFast;
+import static io.fleetplane.http.ReadSideFixture.queryLong;
+import static io.fleetplane.http.ReadSideFixture.workflowInstances;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -16,7 +19,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.time.Duration;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -112,12 +114,13 @@ class DistributionCompletionSignalIT {
     JsonNode cancelledSignal = awaitSignal("distribution:" + cancelled + ":cancelled");
     assertEquals("cancelled", cancelledSignal.get("signal").get("params").get("status").asText());
     assertEquals(1, cancelledSignal.get("triggered").size());
-    Eventually.await(Duration.ofSeconds(30), q(() -> instances() == 2), () -> "one instance per finished job");
-    assertEquals(2, rows("SELECT count(*) FROM workflow_signal"));
+    Eventually.await(Duration.ofSeconds(30), failFast(() -> workflowInstances(db) == 2),
+        () -> "one instance per finished job");
+    assertEquals(2, queryLong(db, "SELECT count(*) FROM workflow_signal"));
 
     // The notification repeats: the stored offset is gone, so the projection handles every
     // lifecycle event again after the restart.
-    long offset = rows("SELECT current_offset::bigint FROM akka_projection_offset_store"
+    long offset = queryLong(db, "SELECT current_offset::bigint FROM akka_projection_offset_store"
         + " WHERE projection_name = 'distribution-completion-signals'");
     assertTrue(offset > 0);
     node.stop().toCompletableFuture().get();
@@ -126,12 +129,13 @@ class DistributionCompletionSignalIT {
       assertEquals(1, ps.executeUpdate());
     }
     node = NodeFixture.startNode(config);
-    Eventually.await(Duration.ofSeconds(60), q(() -> rows("SELECT coalesce(max(current_offset::bigint), 0)"
+    Eventually.await(Duration.ofSeconds(60), failFast(() -> queryLong(db,
+        "SELECT coalesce(max(current_offset::bigint), 0)"
         + " FROM akka_projection_offset_store WHERE projection_name = 'distribution-completion-signals'") >= offset),
         () -> "the projection handled every lifecycle event again");
-    assertEquals(2, rows("SELECT count(*) FROM workflow_signal"), "the same two signal ids");
-    assertEquals(2, instances(), "no instance for a repeated notification");
-    assertEquals(2, rows("SELECT count(*) FROM workflow_signal_trigger"));
+    assertEquals(2, queryLong(db, "SELECT count(*) FROM workflow_signal"), "the same two signal ids");
+    assertEquals(2, workflowInstances(db), "no instance for a repeated notification");
+    assertEquals(2, queryLong(db, "SELECT count(*) FROM workflow_signal_trigger"));
   }
 
   // --- helpers ---------------------------------------------------------------------------------
@@ -159,33 +163,6 @@ class DistributionCompletionSignalIT {
   private static JsonNode awaitSignal(String signalId) throws Exception {
     return NodeFixture.json(NodeFixture.awaitResponse(node.httpPort(), "/api/v1/signals/" + signalId,
         r -> r.statusCode() == 200 && r.body().contains("\"instanceId\""), Duration.ofSeconds(60)));
-  }
-
-  @FunctionalInterface
-  private interface Check {
-    boolean test() throws Exception;
-  }
-
-  private static java.util.function.BooleanSupplier q(Check check) {
-    return () -> {
-      try {
-        return check.test();
-      } catch (Exception e) {
-        throw new AssertionError(e);
-      }
-    };
-  }
-
-  private static int instances() throws Exception {
-    return (int) rows("SELECT COUNT(DISTINCT persistence_id) FROM event_journal"
-        + " WHERE persistence_id LIKE 'WorkflowInstance|%'");
-  }
-
-  private static long rows(String sql) throws Exception {
-    try (Connection c = db.connect(); PreparedStatement ps = c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
-      rs.next();
-      return rs.getLong(1);
-    }
   }
 
   private static JsonNode json(HttpResponse<byte[]> r) throws Exception {

@@ -179,4 +179,21 @@ final class ReadSideFixture {
       }
     };
   }
+
+  /** A condition whose exception fails the test at once (a broken query is not "not yet"). */
+  static BooleanSupplier failFast(Check check) {
+    return () -> {
+      try {
+        return check.holds();
+      } catch (Exception e) {
+        throw new AssertionError(e);
+      }
+    };
+  }
+
+  /** From the journal: every workflow instance that ever started, whatever the API says. */
+  static int workflowInstances(PostgresEndpoint db) throws Exception {
+    return (int) queryLong(db, "SELECT COUNT(DISTINCT persistence_id) FROM event_journal"
+        + " WHERE persistence_id LIKE 'WorkflowInstance|%'");
+  }
 }

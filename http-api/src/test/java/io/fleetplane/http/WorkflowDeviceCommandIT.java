@@ -93,10 +93,14 @@ class WorkflowDeviceCommandIT {
     await(engine.store().create(yaml, Optional.of("it")));
     InstanceView started = await(engine.startInstance(workflowId, Optional.empty(),
         Map.of("session", TextNode.valueOf(device.deviceSessionId().value())), Optional.empty()));
+    return awaitFinished(started.instanceId());
+  }
+
+  private static InstanceView awaitFinished(String instanceId) {
     InstanceView[] last = new InstanceView[1];
     Eventually.await(WAIT, () -> {
       try {
-        last[0] = ((WorkflowInstance.InstanceFound) await(engine.get(started.instanceId()))).instance();
+        last[0] = ((WorkflowInstance.InstanceFound) await(engine.get(instanceId))).instance();
       } catch (Exception e) {
         throw new IllegalStateException(e);
       }
@@ -235,16 +239,7 @@ class WorkflowDeviceCommandIT {
              retry: {maxAttempts: 3, backoff: 50ms, on: [platform]}}
         """.formatted(DeviceSessionId.random().value()), Optional.of("it")));
     InstanceView started = await(engine.startInstance("dc-unknown", Optional.empty(), Map.of(), Optional.empty()));
-    InstanceView[] last = new InstanceView[1];
-    Eventually.await(WAIT, () -> {
-      try {
-        last[0] = ((WorkflowInstance.InstanceFound) await(engine.get(started.instanceId()))).instance();
-      } catch (Exception e) {
-        throw new IllegalStateException(e);
-      }
-      return last[0].status().terminal();
-    }, () -> "instance finishes; last seen " + last[0]);
-    done = last[0];
+    done = awaitFinished(started.instanceId());
     WorkflowInstance.StepView ping = step(done, "ping");
     assertEquals(StepStatus.FAILED, ping.status());
     assertEquals(1, ping.attempt(), "refused requests are user errors: " + ping);

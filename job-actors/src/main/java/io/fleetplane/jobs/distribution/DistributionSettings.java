@@ -9,6 +9,7 @@ public record DistributionSettings(
     Path storeDir,
     int parallelism,
     int inFlightPerThread,
+    int awaitingResults,
     int maxItems,
     long maxDocumentBytes,
     Duration defaultLinkTtl,
@@ -47,6 +48,14 @@ public record DistributionSettings(
         + maxItems + ", publicBaseUrl=" + publicBaseUrl + ", " + smtp + "]";
   }
 
+  private static int positive(Config c, String key) {
+    int value = c.getInt(key);
+    if (value < 1) {
+      throw new IllegalArgumentException("fleetplane.jobs.distribution." + key + " must be at least 1, was " + value);
+    }
+    return value;
+  }
+
   public static DistributionSettings fromConfig(Config config) {
     Config c = config.getConfig("fleetplane.jobs.distribution");
     int parallelism = c.getInt("parallelism");
@@ -55,6 +64,7 @@ public record DistributionSettings(
         Path.of(c.getString("store-dir")),
         parallelism > 0 ? parallelism : Runtime.getRuntime().availableProcessors(),
         c.getInt("in-flight-per-thread"),
+        positive(c, "awaiting-results"),
         c.getInt("max-items"),
         c.getBytes("max-document-bytes"),
         c.getDuration("default-link-ttl"),

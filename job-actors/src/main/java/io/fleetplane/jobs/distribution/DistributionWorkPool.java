@@ -28,8 +28,11 @@ import org.slf4j.LoggerFactory;
  * pulling tasks round-robin between jobs, weighted by their priority ({@link FairQueue}) into {@code mapAsyncUnordered(parallelism)}
  * whose blocking steps (PDF rendering, file writes, SMTP) run on a fixed thread pool of
  * {@code parallelism} threads, off Akka's dispatchers. The stream admits
- * {@code parallelism x in-flight-per-thread} items so that one item's journal write overlaps with
- * another's rendering instead of idling a thread; CPU use stays bounded by the thread count.
+ * {@code parallelism x in-flight-per-thread} items to rendering so that one item's store write
+ * overlaps with another's rendering instead of idling a thread; CPU use stays bounded by the
+ * thread count. An item leaves its render slot once its copy is stored: waiting for the job's
+ * journal write and sending notifications happen in a second bounded stage
+ * ({@code awaiting-results}), so a slow journal write does not leave the threads idle.
  * Nothing is taken out of the fair queue before a slot is free (plus one task prefetched), so
  * fairness decisions are made late.
  */
@@ -43,6 +46,9 @@ public final class DistributionWorkPool {
   /** Everything a worker needs for one item, so it never has to ask the job mid-way. */
   public record Task(String jobId, String itemId, Stage stage, DistributionFile file, Recipient recipient,
       DistributionOptions options, Instant jobCreatedAt, Instant linkExpiresAt) {}
+
+  /** An item whose render slot is free again, and what completes when the item is done. */
+  private record Rendered(Task task, java.util.concurrent.CompletionStage<Done> finished) {}
 
   /** Round-robin between jobs, weighted by priority level (see {@link DistributionPriority}). */
   private final FairQueue<Task> queue = new FairQueue<>(Task::jobId, t -> t.jobId() + "/" + t.itemId(),
@@ -63,11 +69,20 @@ public final class DistributionWorkPool {
     this.killSwitch = Source.repeat(NotUsed.getInstance())
         .mapAsync(1, n -> queue.take())
         .viaMat(KillSwitches.single(), Keep.right())
-        .mapAsyncUnordered(settings.parallelism() * settings.inFlightPerThread(), task -> worker.run(task).handle((done, e) -> {
-          queue.done(task);
+        // A render slot is held until the copy is stored, not until the job has journaled it:
+        // the journal write (and any notification) then overlaps the next renders.
+        .mapAsyncUnordered(settings.parallelism() * settings.inFlightPerThread(), task -> {
+          DistributionWorker.Started started = worker.start(task);
+          return started.rendered().thenApply(rendered -> new Rendered(task, started.finished()));
+        })
+        // Bounded too: when the journal falls behind, this fills up and the render slots stop
+        // taking new work, instead of copies piling up unrecorded.
+        .mapAsyncUnordered(settings.awaitingResults(), rendered -> rendered.finished().handle((done, e) -> {
+          queue.done(rendered.task());
           if (e != null) {
             // Worker failures are turned into item results; anything here is a bug or a shutdown.
-            log.warn("Distribution work for {}/{} ended without a result: {}", task.jobId(), task.itemId(), e.toString());
+            log.warn("Distribution work for {}/{} ended without a result: {}", rendered.task().jobId(),
+                rendered.task().itemId(), e.toString());
           }
           return Done.getInstance();
         }))

@@ -99,10 +99,28 @@ final class DistributionWorker {
     stopping = true;
   }
 
-  CompletionStage<Done> run(Task task) {
+  /**
+   * An item under way in the pool. {@code rendered} completes, always normally, once the item no
+   * longer needs a render slot: its copy is stored (or the render or store step failed for good),
+   * or it only had a notification left. {@code finished} completes once the item is done either
+   * way; in between it waits for the job's journal write and sends its notifications, which
+   * use no CPU worth a slot (see {@link DistributionWorkPool}).
+   */
+  record Started(CompletionStage<Done> rendered, CompletionStage<Done> finished) {}
+
+  Started start(Task task) {
     AtomicInteger attempts = new AtomicInteger();
-    CompletionStage<Done> work = task.stage() == Stage.RENDER ? render(task, attempts) : notify(task, task.linkExpiresAt());
-    return work.exceptionallyCompose(e -> {
+    CompletableFuture<Done> rendered = new CompletableFuture<>();
+    CompletionStage<Done> work;
+    try {
+      work = task.stage() == Stage.RENDER ? render(task, attempts, rendered) : notify(task, task.linkExpiresAt());
+    } catch (RuntimeException e) {
+      work = CompletableFuture.failedFuture(e);
+    }
+    if (task.stage() != Stage.RENDER) {
+      rendered.complete(Done.getInstance());
+    }
+    CompletionStage<Done> finished = work.exceptionallyCompose(e -> {
       Throwable cause = unwrap(e);
       if (stopping) {
         log.info("Item {} of job {} left open by the node's shutdown; it resumes on the next start", task.itemId(),
@@ -117,12 +135,17 @@ final class DistributionWorker {
       }
       return CompletableFuture.failedFuture(cause);
     });
+    // Never leaves a slot taken, whatever happened before the store step.
+    finished.whenComplete((done, e) -> rendered.complete(Done.getInstance()));
+    return new Started(rendered, finished);
   }
 
-  private CompletionStage<Done> render(Task task, AtomicInteger attempts) {
+  private CompletionStage<Done> render(Task task, AtomicInteger attempts, CompletableFuture<Done> rendered) {
     String token = secrets.linkToken(task.jobId(), task.itemId());
-    return step(task, "render", attempts, () -> makeCopy(task))
-        .thenCompose(bytes -> step(task, "store", null, () -> new Copy(store.put(bytes), bytes.length)))
+    CompletionStage<Copy> stored = step(task, "render", attempts, () -> makeCopy(task))
+        .thenCompose(bytes -> step(task, "store", null, () -> new Copy(store.put(bytes), bytes.length)));
+    stored.whenComplete((copy, e) -> rendered.complete(Done.getInstance()));
+    return stored
         .thenCompose(copy -> record(task, replyTo -> new DistributionJob.RecordRendered(task.itemId(), copy.documentId(),
             copy.bytes(), DistributionSecrets.hashToken(token), attempts.get(), replyTo)))
         .thenCompose(ack -> {

@@ -32,6 +32,7 @@ import io.fleetplane.jobs.workflow.domain.StepType;
 import io.fleetplane.jobs.workflow.domain.WorkflowDefinition.FailureKind;
 import io.fleetplane.jobs.workflow.domain.WorkflowDefinition.ForeachSpec;
 import io.fleetplane.jobs.workflow.domain.WorkflowDefinition.StepDefinition;
+import io.fleetplane.persistence.StaleWriteFailures;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -309,9 +310,13 @@ public final class WorkflowInstance
 
   public static Behavior<Command> create(String instanceId, WorkflowEngine engine,
       Optional<ActorRef<ClusterSharding.ShardCommand>> shard) {
+    // Cancel, start, resume and step results persist several events in one write: when such a
+    // write fails, the journal's stale per-event failure replies would stall the restarted
+    // instance's stash, and every command behind them, until outside traffic arrives (an instance
+    // waiting on a long timer gets none). Outside withTimers: the filter must outlive restarts.
     return Behaviors.withMdc(Command.class, Map.of(LogIds.WORKFLOW_INSTANCE_ID, instanceId),
-        Behaviors.withTimers(timers -> Behaviors.setup(ctx ->
-            new WorkflowInstance(instanceId, engine, ctx, timers, shard))));
+        StaleWriteFailures.filtered(Behaviors.withTimers(timers -> Behaviors.setup(ctx ->
+            new WorkflowInstance(instanceId, engine, ctx, timers, shard)))));
   }
 
   private WorkflowInstance(String instanceId, WorkflowEngine engine, ActorContext<Command> context,

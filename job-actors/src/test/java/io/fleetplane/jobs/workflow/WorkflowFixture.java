@@ -55,6 +55,11 @@ final class WorkflowFixture {
   }
 
   static ActorSystem<Void> startSystem(Map<String, Object> config) {
+    return startSystem(com.typesafe.config.ConfigFactory.parseMap(config));
+  }
+
+  /** A one-node cluster on {@code config} (over Fleetplane's defaults); e.g. with a test journal. */
+  static ActorSystem<Void> startSystem(com.typesafe.config.Config config) {
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "workflow-it", FleetplaneConfig.load(config));
     Cluster cluster = Cluster.get(system);
     cluster.manager().tell(Join.create(cluster.selfMember().address()));
