@@ -144,7 +144,8 @@ class ApiAuthorizationIT {
         TestTokens.admin()))).get("documentId").asText();
     distributionId = newDistribution(documentId, 1);
     NodeFixture.awaitResponse(node.httpPort(), "/api/v1/distributions/" + distributionId,
-        r -> r.statusCode() == 200 && r.body().contains("\"completed\""), Duration.ofSeconds(60));
+        // The status, not the "completed" count every summary carries from the start.
+        r -> r.statusCode() == 200 && r.body().contains("\"status\":\"completed\""), Duration.ofSeconds(60));
     String copyId = json(get(node.httpPort(), "/api/v1/distributions/" + distributionId + "/items"))
         .get("items").get(0).get("copyDocumentId").asText();
     fingerprintedCopy = io.fleetplane.jobs.distribution.Distributions.get(node.system()).store().get(copyId)
