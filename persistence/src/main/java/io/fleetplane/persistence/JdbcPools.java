@@ -19,6 +19,21 @@ public final class JdbcPools {
    * query waits for it), so a node comes up in any order with its database.
    */
   public static HikariDataSource open(PersistenceSettings db, int poolSize, String poolName) {
+    return new HikariDataSource(config(db, poolSize, poolName));
+  }
+
+  /**
+   * As {@link #open}, for a projection's derived rows written exactly-once (rows and offset in one
+   * transaction): its commits do not wait for the WAL flush, since a PostgreSQL crash can lose only
+   * a consistent suffix, which the projection replays from the journal.
+   */
+  public static HikariDataSource openForProjection(PersistenceSettings db, int poolSize, String poolName) {
+    HikariConfig config = config(db, poolSize, poolName);
+    config.setConnectionInitSql("SET synchronous_commit = off");
+    return new HikariDataSource(config);
+  }
+
+  private static HikariConfig config(PersistenceSettings db, int poolSize, String poolName) {
     HikariConfig config = new HikariConfig();
     config.setJdbcUrl(db.jdbcUrl());
     config.setUsername(db.user());
@@ -30,7 +45,7 @@ public final class JdbcPools {
     // Statement batches (a tick's fire rows, start outcomes) go as multi-row statements: one
     // round trip and one plan per batch instead of one per row.
     config.addDataSourceProperty("reWriteBatchedInserts", "true");
-    return new HikariDataSource(config);
+    return config;
   }
 
   /** Daemon threads named {@code threadName}, one per connection, for the store's blocking calls. */

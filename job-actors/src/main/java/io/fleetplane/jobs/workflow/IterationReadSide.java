@@ -15,9 +15,9 @@ import akka.projection.javadsl.SourceProvider;
 import akka.projection.jdbc.javadsl.JdbcHandler;
 import akka.projection.jdbc.javadsl.JdbcProjection;
 import com.typesafe.config.Config;
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.fleetplane.config.metrics.Metrics;
+import io.fleetplane.persistence.JdbcPools;
 import io.fleetplane.persistence.PersistenceSettings;
 import io.fleetplane.persistence.PooledJdbcSession;
 import java.sql.Connection;
@@ -35,7 +35,6 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
-import java.util.concurrent.Executors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -102,26 +101,10 @@ public final class IterationReadSide {
   }
 
   static IterationReadSide start(ActorSystem<?> system, PersistenceSettings database, Settings settings) {
-    HikariConfig config = new HikariConfig();
-    config.setPoolName("fleetplane-workflow-iterations");
-    config.setJdbcUrl(database.jdbcUrl());
-    config.setUsername(database.user());
-    config.setPassword(database.password());
-    config.setMaximumPoolSize(settings.poolSize());
-    config.setMinimumIdle(1);
-    config.setInitializationFailTimeout(-1);
-    // The projection's batched upserts become multi-row statements (one round trip per 128 rows).
-    config.addDataSourceProperty("reWriteBatchedInserts", "true");
-    // Derived data written exactly-once (rows and offset in one transaction): a PostgreSQL crash
-    // can lose only a consistent suffix, which the projection replays from the journal. So the
-    // commits need not wait for the WAL flush, as the device read side's do not.
-    config.setConnectionInitSql("SET synchronous_commit = off");
-    HikariDataSource dataSource = new HikariDataSource(config);
-    var executor = Executors.newFixedThreadPool(settings.poolSize(), r -> {
-      Thread t = new Thread(r, "fleetplane-workflow-iterations");
-      t.setDaemon(true);
-      return t;
-    });
+    // Batched upserts go as multi-row statements; commits need not wait for the WAL flush.
+    HikariDataSource dataSource = JdbcPools.openForProjection(database, settings.poolSize(),
+        "fleetplane-workflow-iterations");
+    var executor = JdbcPools.blockingExecutor(settings.poolSize(), "fleetplane-workflow-iterations");
     if (settings.runProjection()) {
       SourceProvider<Offset, EventEnvelope<WorkflowInstance.Event>> source =
           EventSourcedProvider.eventsByTag(system, JdbcReadJournal.Identifier(), TAG);
@@ -201,9 +184,9 @@ public final class IterationReadSide {
     }
   }
 
-  /** One iteration's row as a group of events leaves it; {@code startedAt} null: launched in an earlier group. */
   private record RowKey(String parent, String stepId, int attempt, int index) {}
 
+  /** One iteration's row as a group of events leaves it; {@code startedAt} null: launched in an earlier group. */
   private static final class RowChange {
     Timestamp startedAt;
     String state = "running";
