@@ -287,7 +287,6 @@ public final class DeviceEventsIngest {
     crashSwitch.get().abort(cause);
   }
 
-  /** Hands one record to the handler; a bug in handling one record dead-letters that record. */
   /**
    * Runs {@code ask}; when it times out, runs it again, up to {@code retries} times. Other failures
    * are not retried: they are the stream's to handle.
@@ -308,6 +307,7 @@ public final class DeviceEventsIngest {
     }).thenCompose(next -> next);
   }
 
+  /** Hands one record to the handler; a bug in handling one record dead-letters that record. */
   private static CompletionStage<CommittableOffset> handleOne(
       DeviceRecordHandler handler, CommittableMessage<String, byte[]> message) {
     ConsumerRecord<String, byte[]> record = message.record();

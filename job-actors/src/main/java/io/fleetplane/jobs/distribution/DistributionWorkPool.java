@@ -17,6 +17,7 @@ import io.fleetplane.jobs.distribution.domain.Recipient;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -48,7 +49,7 @@ public final class DistributionWorkPool {
       DistributionOptions options, Instant jobCreatedAt, Instant linkExpiresAt) {}
 
   /** An item whose render slot is free again, and what completes when the item is done. */
-  private record Rendered(Task task, java.util.concurrent.CompletionStage<Done> finished) {}
+  private record Rendered(Task task, CompletionStage<Done> finished) {}
 
   /** Round-robin between jobs, weighted by priority level (see {@link DistributionPriority}). */
   private final FairQueue<Task> queue = new FairQueue<>(Task::jobId, t -> t.jobId() + "/" + t.itemId(),
