@@ -73,6 +73,7 @@ final class DistributionWorker {
   private final ActorSystem<?> system;
   private final DistributionSettings settings;
   private final DocumentStore store;
+  private final SourceCache sources;
   private final Notifier notifier;
   private final PushNotifier pushNotifier;
   private final CopyRenderer renderer;
@@ -87,6 +88,7 @@ final class DistributionWorker {
     this.system = system;
     this.settings = settings;
     this.store = store;
+    this.sources = new SourceCache(store, settings.sourceCacheBytes());
     this.notifier = notifier;
     this.renderer = renderer;
     this.secrets = secrets;
@@ -160,7 +162,7 @@ final class DistributionWorker {
   private byte[] makeCopy(Task task) throws Exception {
     byte[] source;
     try {
-      source = store.get(task.file().documentId()).orElseThrow(() -> new PermanentFailure(
+      source = sources.get(task.file().documentId()).orElseThrow(() -> new PermanentFailure(
           "source-missing: document " + task.file().documentId() + " is not in the document store", null));
     } catch (DocumentStore.CorruptDocumentException e) {
       throw new PermanentFailure("source-corrupt: " + e.getMessage(), e);

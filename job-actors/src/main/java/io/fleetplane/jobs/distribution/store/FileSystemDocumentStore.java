@@ -1,15 +1,24 @@
 package io.fleetplane.jobs.distribution.store;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * {@link DocumentStore} on a local directory: {@code <root>/<2 hex>/<64 hex>}. Writes go to a
@@ -18,7 +27,13 @@ import java.util.Optional;
  */
 public final class FileSystemDocumentStore implements DocumentStore {
 
+  private static final Set<StandardOpenOption> NEW_FILE = Set.of(StandardOpenOption.CREATE_NEW,
+      StandardOpenOption.WRITE);
+  private static final boolean POSIX = FileSystems.getDefault().supportedFileAttributeViews().contains("posix");
+
   private final Path root;
+  /** Shard directories known to exist, so a write does not ask the filesystem each time. */
+  private final Set<Path> createdDirectories = ConcurrentHashMap.newKeySet();
 
   /** Directories are created on the first write, so a node that never stores a document leaves no trace. */
   public FileSystemDocumentStore(Path root) throws IOException {
@@ -29,26 +44,39 @@ public final class FileSystemDocumentStore implements DocumentStore {
     return root;
   }
 
+  /**
+   * Writes the content to a temporary file in its final directory and renames it into place.
+   * Costs per call, measured on a 10,000-copy job: directories are created once per process,
+   * not checked per write; the temporary file is opened once, without truncation (ext4 flushes a
+   * file on close when it was truncated with data, which made close the costliest step); and an
+   * object that already exists is replaced by the same bytes instead of being checked for first
+   * (copies are unique, so the check almost never saved a write).
+   */
   @Override
   public String put(byte[] content) throws IOException {
     String id = sha256(content);
     Path target = path(id);
-    if (Files.exists(target)) {
-      return id;
+    Path dir = target.getParent();
+    if (!createdDirectories.contains(dir)) {
+      Files.createDirectories(dir);
+      createdDirectories.add(dir);
     }
-    Files.createDirectories(target.getParent());
-    Path tmp = Files.createTempFile(target.getParent(), id, ".tmp");
+    Path tmp = dir.resolve(id + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
     try {
-      Files.write(tmp, content);
+      try (FileChannel out = openNew(tmp)) {
+        ByteBuffer buffer = ByteBuffer.wrap(content);
+        while (buffer.hasRemaining()) {
+          out.write(buffer);
+        }
+      }
       try {
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
       } catch (AtomicMoveNotSupportedException e) {
         Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
       }
-    } catch (FileAlreadyExistsException e) {
-      // A concurrent writer stored the same bytes: same id, same content.
-    } finally {
+    } catch (IOException | RuntimeException e) {
       Files.deleteIfExists(tmp);
+      throw e;
     }
     return id;
   }
@@ -97,6 +125,23 @@ public final class FileSystemDocumentStore implements DocumentStore {
     }
     Path file = root.resolve("thumbnails").resolve(documentId + ".png");
     return Files.exists(file) ? Optional.of(Files.readAllBytes(file)) : Optional.empty();
+  }
+
+  private static FileChannel openNew(Path file) throws IOException {
+    try {
+      return FileChannel.open(file, NEW_FILE, ownerOnly());
+    } catch (NoSuchFileException e) {
+      // The directory went away since it was created (cleaned up by hand): make it again.
+      Files.createDirectories(file.getParent());
+      return FileChannel.open(file, NEW_FILE, ownerOnly());
+    }
+  }
+
+  /** Copies are personal documents: readable by the node's user only, where the filesystem says so. */
+  private static FileAttribute<?>[] ownerOnly() {
+    return POSIX
+        ? new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))}
+        : new FileAttribute<?>[0];
   }
 
   /** Where an id lives on disk (tests corrupt files through it). */
