@@ -64,7 +64,7 @@ final class CanaryCommand implements Callable<Integer> {
   @Option(names = "--mqtt-version", description = "3.1.1 or 5 (default 3.1.1).")
   String mqttVersion;
 
-  @Option(names = "--mqtt-threads", description = "Threads for blocking MQTT connects (default 256).")
+  @Option(names = "--mqtt-threads", description = "Threads for blocking MQTT connects (default 64).")
   Integer mqttThreads;
 
   @Option(names = "--verify-timeout-s", description = "Seconds a session may take to show its final state (default 60).")

@@ -64,6 +64,27 @@ class EmbeddedMqttBrokerIT {
     }
   }
 
+  /**
+   * A client on a busy machine may take longer than HiveMQ's default 10 s between its TCP
+   * connect and its CONNECT packet; the embedded broker waits 60 s instead of dropping it.
+   */
+  @Test
+  void acceptsAConnectSentTwelveSecondsAfterTheTcpConnect() throws Exception {
+    EmbeddedMqttBroker broker = EmbeddedMqttBroker.shared();
+    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", broker.port())) {
+      socket.setSoTimeout(20_000);
+      Thread.sleep(12_000);
+      // MQTT 3.1.1 CONNECT: protocol "MQTT" level 4, clean session, keep-alive 60 s, client id "slow".
+      byte[] connect = {0x10, 16, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 4, 's', 'l', 'o', 'w'};
+      socket.getOutputStream().write(connect);
+      socket.getOutputStream().flush();
+      byte[] connack = socket.getInputStream().readNBytes(4);
+      assertEquals(4, connack.length, "the broker closed the connection instead of answering CONNECT");
+      assertEquals(0x20, connack[0] & 0xff, "CONNACK");
+      assertEquals(0, connack[3], "connection accepted");
+    }
+  }
+
   @Test
   void sharedSubscriptionDeliversEachMessageToExactlyOneMember() throws Exception {
     EmbeddedMqttBroker broker = EmbeddedMqttBroker.shared();
