@@ -151,8 +151,14 @@ public class BatchedRecoveryJdbcJournal extends JdbcAsyncWriteJournal {
     // reads / queries is the batching achieved (1 would be the stock journal's one query per read).
     Metrics.increment(QUERIES);
     Metrics.increment(READS, batch.size(), Map.of());
-    CompletionStage<Map<String, Long>> query = FutureConverters.asJava(
-        run(slick.jdbc.SimpleJdbcAction.apply(ctx -> highestSequenceNrs(ctx.connection(), idArray))));
+    CompletionStage<Map<String, Long>> query;
+    try {
+      query = FutureConverters.asJava(
+          run(slick.jdbc.SimpleJdbcAction.apply(ctx -> highestSequenceNrs(ctx.connection(), idArray))));
+    } catch (RuntimeException e) {
+      // Slick refused the action (database closing): fail these reads, keep the stream for the next ones.
+      query = CompletableFuture.failedFuture(e);
+    }
     CompletableFuture<Integer> done = new CompletableFuture<>();
     query.whenComplete((highest, error) -> {
       for (Read r : batch) {
