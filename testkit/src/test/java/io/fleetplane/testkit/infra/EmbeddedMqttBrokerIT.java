@@ -65,6 +65,86 @@ class EmbeddedMqttBrokerIT {
   }
 
   /**
+   * A subscriber that has acknowledged what it received gets the broker's queued messages up to
+   * its Receive Maximum at once. HiveMQ CE's built-in batch of 50 held a bridge that acknowledges
+   * only after Kafka did to 50 messages per Kafka round trip.
+   */
+  @Test
+  void sendsQueuedMessagesUpToTheClientsReceiveMaximum() throws Exception {
+    EmbeddedMqttBroker broker = EmbeddedMqttBroker.shared();
+    int receiveMaximum = 200;
+    java.util.concurrent.atomic.AtomicInteger arrived = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.CompletableFuture<int[]> first = new java.util.concurrent.CompletableFuture<>();
+    org.eclipse.paho.mqttv5.client.MqttAsyncClient subscriber = new org.eclipse.paho.mqttv5.client.MqttAsyncClient(
+        broker.serverUri(), "window-subscriber", new org.eclipse.paho.mqttv5.client.persist.MemoryPersistence());
+    try (PahoV5Client publisher = PahoV5Client.connect(broker.serverUri())) {
+      org.eclipse.paho.mqttv5.client.MqttConnectionOptions options =
+          new org.eclipse.paho.mqttv5.client.MqttConnectionOptions();
+      options.setReceiveMaximum(receiveMaximum);
+      options.setCleanStart(true);
+      // Acknowledges nothing but the first message, so whatever arrives after it is what the broker
+      // sent in one go once it saw that acknowledgement.
+      subscriber.setManualAcks(true);
+      subscriber.setCallback(new org.eclipse.paho.mqttv5.client.MqttCallback() {
+        @Override
+        public void messageArrived(String topic, org.eclipse.paho.mqttv5.common.MqttMessage message) {
+          if (arrived.incrementAndGet() == 1) {
+            first.complete(new int[] {message.getId(), message.getQos()});
+          }
+        }
+
+        @Override
+        public void disconnected(org.eclipse.paho.mqttv5.client.MqttDisconnectResponse response) {}
+
+        @Override
+        public void mqttErrorOccurred(org.eclipse.paho.mqttv5.common.MqttException exception) {}
+
+        @Override
+        public void deliveryComplete(org.eclipse.paho.mqttv5.client.IMqttToken token) {}
+
+        @Override
+        public void connectComplete(boolean reconnect, String serverURI) {}
+
+        @Override
+        public void authPacketArrived(int reasonCode, MqttProperties properties) {}
+      });
+      subscriber.connect(options).waitForCompletion(WAIT.toMillis());
+      subscriber.subscribe("window/#", 1).waitForCompletion(WAIT.toMillis());
+      for (int i = 0; i < 2 * receiveMaximum; i++) {
+        publishWhenThePublisherMay(publisher, "window/m" + i, "m-" + i);
+      }
+      int[] idAndQos = first.get(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+      subscriber.messageArrivedComplete(idAndQos[0], idAndQos[1]);
+      Eventually.await(WAIT, () -> arrived.get() >= 1 + receiveMaximum,
+          () -> "after its first acknowledgement the subscriber got " + (arrived.get() - 1)
+              + " more messages, not its Receive Maximum of " + receiveMaximum);
+      Thread.sleep(500);
+      assertEquals(1 + receiveMaximum, arrived.get(), "never more than the Receive Maximum unacknowledged");
+    } finally {
+      subscriber.disconnectForcibly(1000);
+      subscriber.close();
+    }
+  }
+
+  /** Publishes at QoS 1, waiting while the publisher has as many in flight as the broker allows it. */
+  private static void publishWhenThePublisherMay(PahoV5Client publisher, String topic, String payload)
+      throws Exception {
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    while (true) {
+      try {
+        publisher.publish(topic, payload, 1);
+        return;
+      } catch (org.eclipse.paho.mqttv5.common.MqttException e) {
+        if (e.getReasonCode() != org.eclipse.paho.mqttv5.client.MqttClientException.REASON_CODE_MAX_INFLIGHT
+            || System.nanoTime() > deadline) {
+          throw e;
+        }
+        Thread.sleep(5);
+      }
+    }
+  }
+
+  /**
    * A client on a busy machine may take longer than HiveMQ's default 10 s between its TCP
    * connect and its CONNECT packet; the embedded broker waits 60 s instead of dropping it.
    */
