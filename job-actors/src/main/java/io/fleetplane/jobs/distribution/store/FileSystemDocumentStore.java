@@ -17,7 +17,6 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -29,11 +28,13 @@ public final class FileSystemDocumentStore implements DocumentStore {
 
   private static final Set<StandardOpenOption> NEW_FILE = Set.of(StandardOpenOption.CREATE_NEW,
       StandardOpenOption.WRITE);
-  private static final boolean POSIX = FileSystems.getDefault().supportedFileAttributeViews().contains("posix");
+  /** Copies are personal documents: readable by the node's user only, where the filesystem says so. */
+  private static final FileAttribute<?>[] OWNER_ONLY =
+      FileSystems.getDefault().supportedFileAttributeViews().contains("posix")
+          ? new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))}
+          : new FileAttribute<?>[0];
 
   private final Path root;
-  /** Shard directories known to exist, so a write does not ask the filesystem each time. */
-  private final Set<Path> createdDirectories = ConcurrentHashMap.newKeySet();
 
   /** Directories are created on the first write, so a node that never stores a document leaves no trace. */
   public FileSystemDocumentStore(Path root) throws IOException {
@@ -44,40 +45,12 @@ public final class FileSystemDocumentStore implements DocumentStore {
     return root;
   }
 
-  /**
-   * Writes the content to a temporary file in its final directory and renames it into place.
-   * Costs per call, measured on a 10,000-copy job: directories are created once per process,
-   * not checked per write; the temporary file is opened once, without truncation (ext4 flushes a
-   * file on close when it was truncated with data, which made close the costliest step); and an
-   * object that already exists is replaced by the same bytes instead of being checked for first
-   * (copies are unique, so the check almost never saved a write).
-   */
   @Override
   public String put(byte[] content) throws IOException {
     String id = sha256(content);
-    Path target = path(id);
-    Path dir = target.getParent();
-    if (!createdDirectories.contains(dir)) {
-      Files.createDirectories(dir);
-      createdDirectories.add(dir);
-    }
-    Path tmp = dir.resolve(id + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
-    try {
-      try (FileChannel out = openNew(tmp)) {
-        ByteBuffer buffer = ByteBuffer.wrap(content);
-        while (buffer.hasRemaining()) {
-          out.write(buffer);
-        }
-      }
-      try {
-        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-      } catch (AtomicMoveNotSupportedException e) {
-        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-      }
-    } catch (IOException | RuntimeException e) {
-      Files.deleteIfExists(tmp);
-      throw e;
-    }
+    // An object that already exists is replaced by the same bytes rather than checked for first:
+    // copies are unique, so the check almost never saved a write (and replacing heals corruption).
+    writeAtomically(path(id), content);
     return id;
   }
 
@@ -86,15 +59,11 @@ public final class FileSystemDocumentStore implements DocumentStore {
     if (!DocumentStore.isId(id)) {
       return Optional.empty();
     }
-    Path file = path(id);
-    if (!Files.exists(file)) {
-      return Optional.empty();
-    }
-    byte[] content = Files.readAllBytes(file);
-    if (!sha256(content).equals(id)) {
+    Optional<byte[]> content = read(path(id));
+    if (content.isPresent() && !sha256(content.get()).equals(id)) {
       throw new CorruptDocumentException(id);
     }
-    return Optional.of(content);
+    return content;
   }
 
   @Override
@@ -107,15 +76,7 @@ public final class FileSystemDocumentStore implements DocumentStore {
     if (!DocumentStore.isId(documentId)) {
       throw new IllegalArgumentException("not a document id: " + documentId);
     }
-    Path target = root.resolve("thumbnails").resolve(documentId + ".png");
-    Files.createDirectories(target.getParent());
-    Path tmp = Files.createTempFile(target.getParent(), documentId, ".tmp");
-    try {
-      Files.write(tmp, png);
-      Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-    } finally {
-      Files.deleteIfExists(tmp);
-    }
+    writeAtomically(thumbnailPath(documentId), png);
   }
 
   @Override
@@ -123,25 +84,55 @@ public final class FileSystemDocumentStore implements DocumentStore {
     if (!DocumentStore.isId(documentId)) {
       return Optional.empty();
     }
-    Path file = root.resolve("thumbnails").resolve(documentId + ".png");
-    return Files.exists(file) ? Optional.of(Files.readAllBytes(file)) : Optional.empty();
+    return read(thumbnailPath(documentId));
   }
 
-  private static FileChannel openNew(Path file) throws IOException {
+  /**
+   * Writes to a temporary file in the target's directory and renames it into place, so a crash
+   * never leaves a partial file under the final name. The temporary file is opened once, new and
+   * untruncated: {@code Files.write} onto a {@code createTempFile} opened it again with O_TRUNC,
+   * and ext4 flushes such a file on close, which made close the costliest step of a 10,000-copy
+   * job's writes. A missing directory is created on the first write into it.
+   */
+  private static void writeAtomically(Path target, byte[] content) throws IOException {
+    String suffix = "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp";
+    Path tmp = target.resolveSibling(target.getFileName() + suffix);
     try {
-      return FileChannel.open(file, NEW_FILE, ownerOnly());
-    } catch (NoSuchFileException e) {
-      // The directory went away since it was created (cleaned up by hand): make it again.
-      Files.createDirectories(file.getParent());
-      return FileChannel.open(file, NEW_FILE, ownerOnly());
+      FileChannel out;
+      try {
+        out = FileChannel.open(tmp, NEW_FILE, OWNER_ONLY);
+      } catch (NoSuchFileException e) {
+        Files.createDirectories(target.getParent());
+        out = FileChannel.open(tmp, NEW_FILE, OWNER_ONLY);
+      }
+      try (FileChannel channel = out) {
+        ByteBuffer buffer = ByteBuffer.wrap(content);
+        while (buffer.hasRemaining()) {
+          channel.write(buffer);
+        }
+      }
+      try {
+        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+      } catch (AtomicMoveNotSupportedException e) {
+        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+      }
+    } catch (IOException | RuntimeException e) {
+      Files.deleteIfExists(tmp);
+      throw e;
     }
   }
 
-  /** Copies are personal documents: readable by the node's user only, where the filesystem says so. */
-  private static FileAttribute<?>[] ownerOnly() {
-    return POSIX
-        ? new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))}
-        : new FileAttribute<?>[0];
+  /** The file's bytes, or empty when there is no such file (one call, no separate existence check). */
+  private static Optional<byte[]> read(Path file) throws IOException {
+    try {
+      return Optional.of(Files.readAllBytes(file));
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
+    }
+  }
+
+  private Path thumbnailPath(String documentId) {
+    return root.resolve("thumbnails").resolve(documentId + ".png");
   }
 
   /** Where an id lives on disk (tests corrupt files through it). */
