@@ -72,6 +72,8 @@ public class BatchedRecoveryJdbcJournal extends JdbcAsyncWriteJournal {
   /** Batched queries run, and the reads they answered (counters). */
   public static final String QUERIES = "fleetplane_persistence_recovery_read_queries";
   public static final String READS = "fleetplane_persistence_recovery_reads_batched";
+  /** Reads that took the stock single-row query because the queue was full (counter, tag {@code why}). */
+  public static final String UNBATCHED = "fleetplane_persistence_recovery_reads_unbatched";
 
   private record Read(String persistenceId, Promise<Object> result) {}
 
@@ -137,7 +139,7 @@ public class BatchedRecoveryJdbcJournal extends JdbcAsyncWriteJournal {
     QueueOfferResult offered = reads.offer(new Read(persistenceId, result));
     if (offered != QueueOfferResult.enqueued()) {
       // Queue full (or the journal stopping): the stock single-row query still answers.
-      Metrics.increment("fleetplane_persistence_recovery_reads_unbatched", Map.of("why", "queue-full"));
+      Metrics.increment(UNBATCHED, Map.of("why", "queue-full"));
       return super.asyncReadHighestSequenceNr(persistenceId, fromSequenceNr);
     }
     return result.future();

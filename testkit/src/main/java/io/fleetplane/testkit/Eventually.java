@@ -40,4 +40,25 @@ public final class Eventually {
       }
     }
   }
+
+  /**
+   * The other half of waiting for behaviour: a condition that must keep holding (nothing more
+   * arrives, nothing breaks) for {@code period}, polled, failing as soon as it does not.
+   *
+   * @throws AssertionError when the condition is false at any look within {@code period}
+   */
+  public static void holdsFor(Duration period, BooleanSupplier condition, Supplier<String> whatWasExpected) {
+    long end = System.nanoTime() + period.toNanos();
+    do {
+      if (!condition.getAsBoolean()) {
+        throw new AssertionError("Stopped holding within " + period + ": " + whatWasExpected.get());
+      }
+      try {
+        Thread.sleep(POLL_MILLIS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError("Interrupted while checking: " + whatWasExpected.get(), e);
+      }
+    } while (System.nanoTime() < end);
+  }
 }

@@ -118,8 +118,8 @@ class EmbeddedMqttBrokerIT {
       Eventually.await(WAIT, () -> arrived.get() >= 1 + receiveMaximum,
           () -> "after its first acknowledgement the subscriber got " + (arrived.get() - 1)
               + " more messages, not its Receive Maximum of " + receiveMaximum);
-      Thread.sleep(500);
-      assertEquals(1 + receiveMaximum, arrived.get(), "never more than the Receive Maximum unacknowledged");
+      Eventually.holdsFor(Duration.ofMillis(500), () -> arrived.get() == 1 + receiveMaximum,
+          () -> "never more than the Receive Maximum unacknowledged, got " + (arrived.get() - 1));
     } finally {
       subscriber.disconnectForcibly(1000);
       subscriber.close();
@@ -127,21 +127,18 @@ class EmbeddedMqttBrokerIT {
   }
 
   /** Publishes at QoS 1, waiting while the publisher has as many in flight as the broker allows it. */
-  private static void publishWhenThePublisherMay(PahoV5Client publisher, String topic, String payload)
-      throws Exception {
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    while (true) {
+  private static void publishWhenThePublisherMay(PahoV5Client publisher, String topic, String payload) {
+    Eventually.await(WAIT, () -> {
       try {
         publisher.publish(topic, payload, 1);
-        return;
+        return true;
       } catch (org.eclipse.paho.mqttv5.common.MqttException e) {
-        if (e.getReasonCode() != org.eclipse.paho.mqttv5.client.MqttClientException.REASON_CODE_MAX_INFLIGHT
-            || System.nanoTime() > deadline) {
-          throw e;
+        if (e.getReasonCode() == org.eclipse.paho.mqttv5.client.MqttClientException.REASON_CODE_MAX_INFLIGHT) {
+          return false;
         }
-        Thread.sleep(5);
+        throw new IllegalStateException("publishing " + topic + " failed", e);
       }
-    }
+    }, () -> "the publisher still had too many publishes in flight for " + topic);
   }
 
   /**
@@ -153,6 +150,7 @@ class EmbeddedMqttBrokerIT {
     EmbeddedMqttBroker broker = EmbeddedMqttBroker.shared();
     try (java.net.Socket socket = new java.net.Socket("127.0.0.1", broker.port())) {
       socket.setSoTimeout(20_000);
+      // The stimulus itself, not a wait for a condition: stay silent past HiveMQ's default 10 s.
       Thread.sleep(12_000);
       // MQTT 3.1.1 CONNECT: protocol "MQTT" level 4, clean session, keep-alive 60 s, client id "slow".
       byte[] connect = {0x10, 16, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 4, 's', 'l', 'o', 'w'};
