@@ -7,6 +7,7 @@ import akka.projection.jdbc.javadsl.JdbcHandler;
 import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.persistence.PooledJdbcSession;
 import io.fleetplane.registry.DeviceSession;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -31,30 +32,24 @@ final class DeviceSessionProjectionHandler
   @Override
   public void process(PooledJdbcSession session, List<EventEnvelope<DeviceSession.Event>> envelopes)
       throws Exception {
-    long[] counts = session.withConnection(c -> {
-      long applied = 0;
-      long duplicates = 0;
-      for (EventEnvelope<DeviceSession.Event> envelope : envelopes) {
-        if (!(envelope.event() instanceof DeviceSession.MessageApplied event)) {
-          continue; // no other event type yet; a new one must be projected deliberately, not by accident
-        }
-        UUID sessionId = UUID.fromString(PersistenceId.extractEntityId(envelope.persistenceId()));
-        // The JDBC read journal's offsets are Sequence(ordering).
-        long ordering = ((Sequence) envelope.offset()).value();
-        if (repository.apply(c, sessionId, envelope.sequenceNr(), ordering, event)) {
-          applied++;
-        } else {
-          duplicates++;
-        }
+    List<DeviceReadSideRepository.JournaledEvent> events = new ArrayList<>(envelopes.size());
+    for (EventEnvelope<DeviceSession.Event> envelope : envelopes) {
+      if (!(envelope.event() instanceof DeviceSession.MessageApplied event)) {
+        continue; // no other event type yet; a new one must be projected deliberately, not by accident
       }
-      return new long[] {applied, duplicates};
-    });
-    // Counted after the statements ran; a failed group is rolled back and replayed, and counted then.
-    if (counts[0] > 0) {
-      Metrics.increment(DeviceReadSide.METRIC_EVENTS, counts[0], Map.of("result", "applied"));
+      UUID sessionId = UUID.fromString(PersistenceId.extractEntityId(envelope.persistenceId()));
+      // The JDBC read journal's offsets are Sequence(ordering).
+      long ordering = ((Sequence) envelope.offset()).value();
+      events.add(new DeviceReadSideRepository.JournaledEvent(sessionId, envelope.sequenceNr(), ordering, event));
     }
-    if (counts[1] > 0) {
-      Metrics.increment(DeviceReadSide.METRIC_EVENTS, counts[1], Map.of("result", "duplicate"));
+    int applied = session.withConnection(c -> repository.applyGroup(c, events));
+    int duplicates = events.size() - applied;
+    // Counted after the statements ran; a failed group is rolled back and replayed, and counted then.
+    if (applied > 0) {
+      Metrics.increment(DeviceReadSide.METRIC_EVENTS, applied, Map.of("result", "applied"));
+    }
+    if (duplicates > 0) {
+      Metrics.increment(DeviceReadSide.METRIC_EVENTS, duplicates, Map.of("result", "duplicate"));
     }
   }
 }
