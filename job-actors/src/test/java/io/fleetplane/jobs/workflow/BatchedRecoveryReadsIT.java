@@ -17,7 +17,6 @@ import io.fleetplane.config.CborSerializable;
 import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.persistence.BatchedRecoveryJdbcJournal;
 import io.fleetplane.testkit.infra.PostgresEndpoint;
-import io.fleetplane.testkit.infra.TestPostgres;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -35,22 +34,22 @@ import org.junit.jupiter.api.Test;
  */
 class BatchedRecoveryReadsIT {
 
+  private static WorkflowFixture.JournalNode node;
   private static PostgresEndpoint db;
   private static ActorSystem<Void> system;
   private static ActorTestKit testKit;
 
   @BeforeAll
   static void up() {
-    db = TestPostgres.newSchema();
-    WorkflowFixture.migrate(db);
-    system = WorkflowFixture.startSystem(WorkflowFixture.config(db));
-    testKit = ActorTestKit.create(system);
+    node = WorkflowFixture.JournalNode.start();
+    db = node.db();
+    system = node.system();
+    testKit = node.testKit();
   }
 
   @AfterAll
   static void down() throws Exception {
-    WorkflowFixture.stop(system);
-    TestPostgres.dropSchema(db);
+    node.close();
   }
 
   @Test

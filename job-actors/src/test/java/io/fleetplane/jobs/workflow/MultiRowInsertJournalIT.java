@@ -22,7 +22,6 @@ import io.fleetplane.config.CborSerializable;
 import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.persistence.MultiRowInsertJournalDao;
 import io.fleetplane.testkit.infra.PostgresEndpoint;
-import io.fleetplane.testkit.infra.TestPostgres;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -47,22 +46,22 @@ import org.junit.jupiter.api.Test;
  */
 class MultiRowInsertJournalIT {
 
+  private static WorkflowFixture.JournalNode node;
   private static PostgresEndpoint db;
   private static ActorSystem<Void> system;
   private static ActorTestKit testKit;
 
   @BeforeAll
   static void up() {
-    db = TestPostgres.newSchema();
-    WorkflowFixture.migrate(db);
-    system = WorkflowFixture.startSystem(WorkflowFixture.config(db));
-    testKit = ActorTestKit.create(system);
+    node = WorkflowFixture.JournalNode.start();
+    db = node.db();
+    system = node.system();
+    testKit = node.testKit();
   }
 
   @AfterAll
   static void down() throws Exception {
-    WorkflowFixture.stop(system);
-    TestPostgres.dropSchema(db);
+    node.close();
   }
 
   @Test

@@ -1,5 +1,6 @@
 package io.fleetplane.jobs.workflow;
 
+import akka.actor.testkit.typed.javadsl.ActorTestKit;
 import akka.actor.typed.ActorSystem;
 import akka.actor.typed.javadsl.Behaviors;
 import akka.cluster.typed.Cluster;
@@ -18,6 +19,7 @@ import io.fleetplane.persistence.DatabaseMigrations;
 import io.fleetplane.persistence.PersistenceSettings;
 import io.fleetplane.testkit.Eventually;
 import io.fleetplane.testkit.infra.PostgresEndpoint;
+import io.fleetplane.testkit.infra.TestPostgres;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
@@ -69,6 +71,27 @@ final class WorkflowFixture {
   static void stop(ActorSystem<?> system) throws Exception {
     system.terminate();
     system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+  }
+
+  /**
+   * A fresh migrated schema and a one-node system on it, with a test kit, for tests of the journal
+   * itself; {@link #close} stops the system and drops the schema.
+   */
+  record JournalNode(PostgresEndpoint db, ActorSystem<Void> system,
+      ActorTestKit testKit) implements AutoCloseable {
+
+    static JournalNode start() {
+      PostgresEndpoint db = TestPostgres.newSchema();
+      migrate(db);
+      ActorSystem<Void> system = startSystem(config(db));
+      return new JournalNode(db, system, ActorTestKit.create(system));
+    }
+
+    @Override
+    public void close() throws Exception {
+      stop(system);
+      TestPostgres.dropSchema(db);
+    }
   }
 
   static <T> T await(java.util.concurrent.CompletionStage<T> stage) {
