@@ -3,10 +3,8 @@ package io.fleetplane.jobs.workflow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import akka.actor.testkit.typed.javadsl.ActorTestKit;
 import akka.actor.testkit.typed.javadsl.TestProbe;
 import akka.actor.typed.ActorRef;
-import akka.actor.typed.ActorSystem;
 import akka.actor.typed.Behavior;
 import akka.actor.typed.javadsl.Behaviors;
 import akka.persistence.typed.PersistenceId;
@@ -16,7 +14,6 @@ import akka.persistence.typed.javadsl.EventSourcedBehavior;
 import io.fleetplane.config.CborSerializable;
 import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.persistence.BatchedRecoveryJdbcJournal;
-import io.fleetplane.testkit.infra.PostgresEndpoint;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -35,16 +32,10 @@ import org.junit.jupiter.api.Test;
 class BatchedRecoveryReadsIT {
 
   private static WorkflowFixture.JournalNode node;
-  private static PostgresEndpoint db;
-  private static ActorSystem<Void> system;
-  private static ActorTestKit testKit;
 
   @BeforeAll
   static void up() {
     node = WorkflowFixture.JournalNode.start();
-    db = node.db();
-    system = node.system();
-    testKit = node.testKit();
   }
 
   @AfterAll
@@ -56,12 +47,12 @@ class BatchedRecoveryReadsIT {
   void entitiesRecoveringTogetherContinueFromTheirOwnHighestSequenceNumber() {
     int existing = 300;
     int fresh = 100;
-    TestProbe<Appended> probe = testKit.createTestProbe();
+    TestProbe<Appended> probe = node.testKit().createTestProbe();
 
     // Round 1: entity i journals (i % 4) + 1 events in one write, then stops.
     List<ActorRef<Command>> first = new ArrayList<>();
     for (int i = 0; i < existing; i++) {
-      first.add(testKit.spawn(Counter.create("counter-" + i)));
+      first.add(node.testKit().spawn(Counter.create("counter-" + i)));
     }
     for (int i = 0; i < existing; i++) {
       first.get(i).tell(new Append(i % 4 + 1, probe.getRef()));
@@ -80,7 +71,7 @@ class BatchedRecoveryReadsIT {
     long readsBefore = Metrics.count(BatchedRecoveryJdbcJournal.READS);
     List<ActorRef<Command>> second = new ArrayList<>();
     for (int i = 0; i < existing + fresh; i++) {
-      second.add(testKit.spawn(Counter.create("counter-" + i)));
+      second.add(node.testKit().spawn(Counter.create("counter-" + i)));
     }
     for (ActorRef<Command> ref : second) {
       ref.tell(new Append(1, probe.getRef()));

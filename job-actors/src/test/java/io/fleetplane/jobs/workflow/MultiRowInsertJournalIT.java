@@ -4,10 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import akka.actor.testkit.typed.javadsl.ActorTestKit;
 import akka.actor.testkit.typed.javadsl.TestProbe;
 import akka.actor.typed.ActorRef;
-import akka.actor.typed.ActorSystem;
 import akka.actor.typed.Behavior;
 import akka.persistence.jdbc.query.javadsl.JdbcReadJournal;
 import akka.persistence.query.EventEnvelope;
@@ -21,7 +19,6 @@ import akka.stream.javadsl.Sink;
 import io.fleetplane.config.CborSerializable;
 import io.fleetplane.config.metrics.Metrics;
 import io.fleetplane.persistence.MultiRowInsertJournalDao;
-import io.fleetplane.testkit.infra.PostgresEndpoint;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -47,16 +44,10 @@ import org.junit.jupiter.api.Test;
 class MultiRowInsertJournalIT {
 
   private static WorkflowFixture.JournalNode node;
-  private static PostgresEndpoint db;
-  private static ActorSystem<Void> system;
-  private static ActorTestKit testKit;
 
   @BeforeAll
   static void up() {
     node = WorkflowFixture.JournalNode.start();
-    db = node.db();
-    system = node.system();
-    testKit = node.testKit();
   }
 
   @AfterAll
@@ -69,12 +60,12 @@ class MultiRowInsertJournalIT {
     int entities = 200;
     long batchesBefore = Metrics.count(MultiRowInsertJournalDao.BATCHES);
     long eventsBefore = Metrics.count(MultiRowInsertJournalDao.EVENTS);
-    TestProbe<Written> probe = testKit.createTestProbe();
+    TestProbe<Written> probe = node.testKit().createTestProbe();
 
     // Each entity journals 3 events in one atomic write, then 1 more; all entities at once.
     List<ActorRef<Command>> refs = new ArrayList<>();
     for (int i = 0; i < entities; i++) {
-      refs.add(testKit.spawn(Tagged.create("e-" + i)));
+      refs.add(node.testKit().spawn(Tagged.create("e-" + i)));
     }
     refs.forEach(ref -> ref.tell(new Write(3, probe.getRef())));
     probe.receiveSeveralMessages(entities, Duration.ofSeconds(30));
@@ -89,7 +80,7 @@ class MultiRowInsertJournalIT {
 
     // Stored rows: per entity sequence numbers 1..4 with payload 1..4 in increasing ordering, and
     // exactly the entity's tags on every event.
-    try (Connection c = db.connect(); Statement s = c.createStatement();
+    try (Connection c = node.db().connect(); Statement s = c.createStatement();
         ResultSet rows = s.executeQuery("SELECT j.persistence_id, j.sequence_number, j.ordering,"
             + " string_agg(t.tag, ',' ORDER BY t.tag) FROM event_journal j LEFT JOIN event_tag t ON t.event_id = j.ordering"
             + " WHERE j.persistence_id LIKE 'MultiRowTagged|e-%' GROUP BY 1, 2, 3 ORDER BY 1, 2")) {
@@ -108,16 +99,16 @@ class MultiRowInsertJournalIT {
     }
 
     // Replay: a restarted entity recovers all four events in order.
-    ActorRef<Command> again = testKit.spawn(Tagged.create("e-7"));
+    ActorRef<Command> again = node.testKit().spawn(Tagged.create("e-7"));
     again.tell(new Write(0, probe.getRef()));
     Written replayed = probe.receiveMessage(Duration.ofSeconds(10));
     assertEquals(List.of(1, 2, 3, 4), replayed.recovered());
 
     // By tag, as the read side consumes them: the odd entities' events, in ordering order.
-    JdbcReadJournal queries = PersistenceQuery.get(system).getReadJournalFor(JdbcReadJournal.class,
+    JdbcReadJournal queries = PersistenceQuery.get(node.system()).getReadJournalFor(JdbcReadJournal.class,
         JdbcReadJournal.Identifier());
     List<EventEnvelope> odd = queries.currentEventsByTag("odd", Offset.noOffset())
-        .runWith(Sink.seq(), system).toCompletableFuture().get();
+        .runWith(Sink.seq(), node.system()).toCompletableFuture().get();
     assertEquals(4 * entities / 2, odd.size(), "events tagged 'odd'");
     Set<String> oddIds = new TreeSet<>();
     long lastOffset = -1;
@@ -134,12 +125,12 @@ class MultiRowInsertJournalIT {
   @Test
   void aFailingBatchFailsEveryPersistInItAndStoresNothingOfThem() throws Exception {
     int others = 50;
-    TestProbe<Written> probe = testKit.createTestProbe();
-    TestProbe<Object> watcher = testKit.createTestProbe();
-    ActorRef<Command> clash = testKit.spawn(Tagged.create("clash"));
+    TestProbe<Written> probe = node.testKit().createTestProbe();
+    TestProbe<Object> watcher = node.testKit().createTestProbe();
+    ActorRef<Command> clash = node.testKit().spawn(Tagged.create("clash"));
     List<ActorRef<Command>> refs = new ArrayList<>();
     for (int i = 0; i < others; i++) {
-      refs.add(testKit.spawn(Tagged.create("other-" + i)));
+      refs.add(node.testKit().spawn(Tagged.create("other-" + i)));
     }
     // Every entity recovers (nothing stored yet) before the writes.
     clash.tell(new Write(0, probe.getRef()));
@@ -148,7 +139,7 @@ class MultiRowInsertJournalIT {
 
     // Someone else stored sequence number 1 of the clash entity meanwhile: its write collides, and
     // with it every write the journal put in the same batch.
-    try (Connection c = db.connect(); Statement s = c.createStatement()) {
+    try (Connection c = node.db().connect(); Statement s = c.createStatement()) {
       s.executeUpdate("INSERT INTO event_journal (persistence_id, sequence_number, writer, write_timestamp,"
           + " event_ser_id, event_ser_manifest, event_payload) VALUES ('MultiRowTagged|clash', 1, 'test', 0, 0, '', '')");
     }
@@ -170,7 +161,7 @@ class MultiRowInsertJournalIT {
     // Stored exactly what was acknowledged: both events (and their tags) or nothing.
     Map<String, Integer> stored = new HashMap<>();
     int tagRows;
-    try (Connection c = db.connect(); Statement s = c.createStatement()) {
+    try (Connection c = node.db().connect(); Statement s = c.createStatement()) {
       try (ResultSet rows = s.executeQuery("SELECT persistence_id, count(*) FROM event_journal"
           + " WHERE persistence_id LIKE 'MultiRowTagged|other-%' GROUP BY 1")) {
         while (rows.next()) {
