@@ -49,7 +49,10 @@ public class MultiRowInsertJournalDao extends DefaultJournalDao {
   /** Rows per INSERT: 12 parameters each, well under PostgreSQL's 65,535 bind parameters. */
   static final int MAX_ROWS_PER_STATEMENT = 1000;
 
-  /** Batches written and events in them (counters): events / batches is the batching achieved. */
+  /**
+   * Write batches sent to the database and the events in them (counters, counted when sent):
+   * events / batches is the batching achieved.
+   */
   public static final String BATCHES = "fleetplane_persistence_journal_write_batches";
   public static final String EVENTS = "fleetplane_persistence_journal_events_written";
 
