@@ -105,19 +105,11 @@ public class BatchedRecoveryJdbcJournal extends JdbcAsyncWriteJournal {
    * scalar subquery per id is the stock query's plan (a backward probe of the primary key).
    */
   static String highestSequenceNrsSql(EventJournalTableConfiguration table) {
-    String name = quote(table.tableName());
-    if (table.schemaName().isDefined()) {
-      name = quote(table.schemaName().get()) + "." + name;
-    }
-    String pid = quote(table.columnNames().persistenceId());
-    String seqNr = quote(table.columnNames().sequenceNumber());
+    String name = JournalSql.table(table.schemaName(), table.tableName());
+    String pid = JournalSql.quote(table.columnNames().persistenceId());
+    String seqNr = JournalSql.quote(table.columnNames().sequenceNumber());
     return "SELECT ids.pid, (SELECT MAX(j." + seqNr + ") FROM " + name + " j WHERE j." + pid + " = ids.pid)"
         + " FROM unnest(?::varchar[]) AS ids(pid)";
-  }
-
-  private static String quote(String identifier) {
-    // As Slick's PostgreSQL profile quotes them (the stock queries match names case-sensitively).
-    return "\"" + identifier.replace("\"", "\"\"") + "\"";
   }
 
   @Override

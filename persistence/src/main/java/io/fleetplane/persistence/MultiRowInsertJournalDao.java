@@ -1,5 +1,8 @@
 package io.fleetplane.persistence;
 
+import static io.fleetplane.persistence.JournalSql.quote;
+import static io.fleetplane.persistence.JournalSql.table;
+
 import akka.persistence.jdbc.config.EventJournalTableColumnNames;
 import akka.persistence.jdbc.config.EventJournalTableConfiguration;
 import akka.persistence.jdbc.config.EventTagTableConfiguration;
@@ -48,6 +51,8 @@ public class MultiRowInsertJournalDao extends DefaultJournalDao {
 
   /** Rows per INSERT: 12 parameters each, well under PostgreSQL's 65,535 bind parameters. */
   static final int MAX_ROWS_PER_STATEMENT = 1000;
+  /** One row's placeholders, in the column order of the INSERT. */
+  private static final String VALUES_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
   /**
    * Write batches sent to the database and the events in them (counters, counted when sent):
@@ -57,7 +62,6 @@ public class MultiRowInsertJournalDao extends DefaultJournalDao {
   public static final String EVENTS = "fleetplane_persistence_journal_events_written";
 
   private final String insertPrefix;
-  private final String valuesRow;
   private final String returning;
   private final String insertTagSql;
 
@@ -72,7 +76,6 @@ public class MultiRowInsertJournalDao extends DefaultJournalDao {
             quote(c.eventSerManifest()), quote(c.eventPayload()), quote(c.metaSerId()), quote(c.metaSerManifest()),
             quote(c.metaPayload()))
         + ") VALUES ";
-    this.valuesRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     this.returning = " RETURNING " + quote(c.ordering()) + ", " + quote(c.persistenceId()) + ", "
         + quote(c.sequenceNumber());
     EventTagTableConfiguration tags = journalConfig.eventTagTableConfiguration();
@@ -184,27 +187,19 @@ public class MultiRowInsertJournalDao extends DefaultJournalDao {
 
   /** Built per batch (microseconds): one cached string per batch size would hold megabytes. */
   String insertSql(int rows) {
-    StringBuilder sql = new StringBuilder(insertPrefix.length() + rows * (valuesRow.length() + 2) + returning.length());
+    StringBuilder sql = new StringBuilder(insertPrefix.length() + rows * (VALUES_ROW.length() + 2)
+        + returning.length());
     sql.append(insertPrefix);
     for (int i = 0; i < rows; i++) {
       if (i > 0) {
         sql.append(", ");
       }
-      sql.append(valuesRow);
+      sql.append(VALUES_ROW);
     }
     return sql.append(returning).toString();
   }
 
   private static String key(String persistenceId, long sequenceNumber) {
     return sequenceNumber + "/" + persistenceId;
-  }
-
-  private static String table(Option<String> schema, String name) {
-    return schema.isDefined() ? quote(schema.get()) + "." + quote(name) : quote(name);
-  }
-
-  private static String quote(String identifier) {
-    // As Slick's PostgreSQL profile quotes them (the stock queries match names case-sensitively).
-    return "\"" + identifier.replace("\"", "\"\"") + "\"";
   }
 }

@@ -138,17 +138,7 @@ public final class DeviceReadSideRepository {
     int[] updated;
     try (PreparedStatement ps = c.prepareStatement(UPSERT_SESSION)) {
       for (JournaledEvent journaled : events) {
-        DeviceSession.MessageApplied event = journaled.event();
-        DeviceMessage message = event.message();
-        Liveness.Connection connection = message.channel() == Channel.CONNECTION && !message.connected().orElse(false)
-            ? Liveness.Connection.DISCONNECTED : Liveness.Connection.CONNECTED;
-        boolean keepTestState = message.channel() == Channel.CONNECTION
-            || (message.channel() == Channel.UPDATE && message.testState().isEmpty());
-        String testState = keepTestState ? null : message.testState().map(DeviceReadSideRepository::boundedTestState)
-            .orElse(null);
-        Instant heardAt = Instant.ofEpochMilli(event.lineage().receivedAtMillis());
-        bind(ps, journaled.sessionId(), event.raeSerial(), connection.name(), heardAt, testState, heardAt,
-            event.appliedAt(), journaled.sequenceNr(), journaled.ordering(), keepTestState);
+        bindSessionUpsert(ps, journaled);
         ps.addBatch();
       }
       updated = ps.executeBatch();
@@ -156,26 +146,44 @@ public final class DeviceReadSideRepository {
     Map<UUID, AttributeChanges> changes = new LinkedHashMap<>();
     int applied = 0;
     for (int i = 0; i < events.size(); i++) {
-      if (updated[i] == 0) {
-        continue;
+      if (updated[i] != 0) {
+        applied++;
+        foldAttributes(changes, events.get(i));
       }
-      applied++;
-      DeviceSession.MessageApplied event = events.get(i).event();
-      DeviceMessage message = event.message();
-      if (message.channel() == Channel.CONNECTION) {
-        continue;
-      }
-      AttributeChanges session = changes.computeIfAbsent(events.get(i).sessionId(), id -> new AttributeChanges());
-      if (message.channel() == Channel.CHECKPOINT) {
-        session.clearFirst = true;
-        session.values.clear();
-      }
-      Instant reportedAt = Instant.ofEpochMilli(message.deviceTimestampMillis());
-      message.attributes().forEach((name, value) ->
-          session.values.put(name, new PendingAttribute(value, reportedAt, event.appliedAt())));
     }
     writeAttributes(c, changes);
     return applied;
+  }
+
+  private static void bindSessionUpsert(PreparedStatement ps, JournaledEvent journaled) throws SQLException {
+    DeviceSession.MessageApplied event = journaled.event();
+    DeviceMessage message = event.message();
+    Liveness.Connection connection = message.channel() == Channel.CONNECTION && !message.connected().orElse(false)
+        ? Liveness.Connection.DISCONNECTED : Liveness.Connection.CONNECTED;
+    boolean keepTestState = message.channel() == Channel.CONNECTION
+        || (message.channel() == Channel.UPDATE && message.testState().isEmpty());
+    String testState = keepTestState ? null : message.testState().map(DeviceReadSideRepository::boundedTestState)
+        .orElse(null);
+    Instant heardAt = Instant.ofEpochMilli(event.lineage().receivedAtMillis());
+    bind(ps, journaled.sessionId(), event.raeSerial(), connection.name(), heardAt, testState, heardAt,
+        event.appliedAt(), journaled.sequenceNr(), journaled.ordering(), keepTestState);
+  }
+
+  /** Adds an applied event's attribute changes to its session's: a checkpoint drops the earlier ones. */
+  private static void foldAttributes(Map<UUID, AttributeChanges> changes, JournaledEvent journaled) {
+    DeviceSession.MessageApplied event = journaled.event();
+    DeviceMessage message = event.message();
+    if (message.channel() == Channel.CONNECTION) {
+      return;
+    }
+    AttributeChanges session = changes.computeIfAbsent(journaled.sessionId(), id -> new AttributeChanges());
+    if (message.channel() == Channel.CHECKPOINT) {
+      session.clearFirst = true;
+      session.values.clear();
+    }
+    Instant reportedAt = Instant.ofEpochMilli(message.deviceTimestampMillis());
+    message.attributes().forEach((name, value) ->
+        session.values.put(name, new PendingAttribute(value, reportedAt, event.appliedAt())));
   }
 
   /** A session's attribute changes within one group: clear first (a checkpoint), then these values. */
