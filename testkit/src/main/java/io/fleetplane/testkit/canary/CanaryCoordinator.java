@@ -8,6 +8,8 @@ import akka.actor.typed.javadsl.Behaviors;
 import akka.actor.typed.javadsl.TimerScheduler;
 import java.time.Duration;
 import java.time.Instant;
+import io.fleetplane.config.ids.DeviceSessionId;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -16,12 +18,20 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.function.Consumer;
+import java.util.function.LongPredicate;
 
 /**
  * Runs one canary: spawns one {@link CanaryDevice} per simulated client, ramps their connections
  * (all at once or at a rate), follows the node's metrics (consumer lag, bridge and registry
  * throughput) while they publish and verify, and, once every session is resolved and the lag is
  * back to zero (or the drain timeout passed), turns what it saw into a {@link CanaryResult}.
+ *
+ * <p>Sessions are checked over HTTP when the node's counters say their messages went through:
+ * a device that finished publishing waits until the registry has processed as many records since
+ * the run began as the run had acknowledged when that device finished (the pipeline is close to
+ * first in, first out), then polls until it sees its final state. Where the node does not count
+ * processed records, or the count stops growing for {@link #STALLED_AFTER_SECONDS} s, waiting
+ * devices check at once, so a broken pipeline is still judged by what HTTP shows.
  *
  * <p>Device actors are its children: a device that fails unexpectedly is stopped (its MQTT
  * client closed in PostStop) and counted, through death watch, as a session the run could not
@@ -47,6 +57,8 @@ final class CanaryCoordinator {
   static final String REGISTRY_PROCESSED = "fleetplane_registry_records_processed";
   static final String LAG = "fleetplane_registry_consumer_lag_sum";
   private static final Duration RAMP_TICK = Duration.ofMillis(100);
+  /** Longer than a few of the node's metric ticks (Kamon's is 5 s), so a slow tick is not a stall. */
+  static final double STALLED_AFTER_SECONDS = 15;
 
   private enum DeviceState { PENDING, CONNECTING, CONNECTED, RESOLVED }
 
@@ -77,6 +89,10 @@ final class CanaryCoordinator {
   private long visibleMessages;
   private final List<Long> latencies = new ArrayList<>();
   private int resolved;
+  /** Devices waiting to check, with the run's acknowledged count when each finished publishing. */
+  private final ArrayDeque<long[]> awaitingCheck = new ArrayDeque<>();
+  private double processedSinceStart = -1;
+  private double processedGrewAtSeconds;
 
   private boolean scraping;
   private String baseline;
@@ -96,7 +112,7 @@ final class CanaryCoordinator {
     this.runId = runId;
     this.settings = settings;
     this.http = http;
-    this.metricsHttp = new CanaryHttp(settings.httpUrl(), settings.token(), 1);
+    this.metricsHttp = new CanaryHttp(context.getSystem(), settings.httpUrl(), settings.token(), 1);
     this.progress = progress;
     this.done = done;
     this.context = context;
@@ -108,7 +124,7 @@ final class CanaryCoordinator {
       // A device that throws is stopped, not restarted: a restarted device would have lost what it
       // published, so its session could not be verified honestly. Death watch counts it.
       ActorRef<CanaryDevice.Command> device = context.spawn(
-          Behaviors.supervise(CanaryDevice.create(i, runId, settings, mqtt, http, reports))
+          Behaviors.supervise(CanaryDevice.create(i, runId, DeviceSessionId.random(), settings, mqtt, http, reports))
               .onFailure(SupervisorStrategy.stop()), "device-" + i);
       context.watchWith(device, new DeviceStopped(i));
       devices.add(device);
@@ -200,6 +216,9 @@ final class CanaryCoordinator {
     } else if (report instanceof CanaryDevice.ReportPublishFailed f) {
       publishFailed++;
       publishReasons.merge(f.reason(), 1, Integer::sum);
+    } else if (report instanceof CanaryDevice.ReportAwaitingCheck) {
+      awaitingCheck.add(new long[] {i, acked});
+      releaseChecks();
     } else if (report instanceof CanaryDevice.ReportVerified v && markResolved(i)) {
       verified++;
       latencies.add(v.latencyMillis());
@@ -210,6 +229,34 @@ final class CanaryCoordinator {
       visibleMessages += u.visibleMessages();
     }
     return checkDone();
+  }
+
+  /**
+   * Tells the waiting devices whose messages the registry has probably processed to check now;
+   * all of them when the node does not count processed records or the count stalled.
+   */
+  private void releaseChecks() {
+    OptionalDouble processedNow = latest == null ? OptionalDouble.empty() : PrometheusText.sum(latest, REGISTRY_PROCESSED);
+    if (processedNow.isEmpty()) {
+      releaseWhile(gate -> true);
+      return;
+    }
+    double processed = processedNow.getAsDouble() - PrometheusText.sum(baseline, REGISTRY_PROCESSED).orElse(0);
+    if (processed > processedSinceStart) {
+      processedSinceStart = processed;
+      processedGrewAtSeconds = seconds();
+    }
+    if (seconds() - processedGrewAtSeconds > STALLED_AFTER_SECONDS) {
+      releaseWhile(gate -> true);
+    } else {
+      releaseWhile(gate -> gate <= processedSinceStart);
+    }
+  }
+
+  private void releaseWhile(LongPredicate due) {
+    while (!awaitingCheck.isEmpty() && due.test(awaitingCheck.peekFirst()[1])) {
+      devices.get((int) awaitingCheck.pollFirst()[0]).tell(new CanaryDevice.CheckNow());
+    }
   }
 
   /** A device stopped without a verdict of its own (it failed): its session counts as unverified. */
@@ -288,6 +335,7 @@ final class CanaryCoordinator {
         backToZeroSeconds = now - peakAtSeconds;
       }
     }
+    releaseChecks();
     samples.add(new CanaryResult.Sample(round(now), connected, acked, verified, lagValue,
         round((acked - lastSampleAcked) / dt), processedRate == null ? null : round(processedRate)));
     lastSampleSeconds = now;
@@ -369,7 +417,7 @@ final class CanaryCoordinator {
         failures, diagnosis(pipeline), shape,
         new CanaryResult.Connections(started, connected, connectFailed, connectReasons),
         new CanaryResult.Messages(acked + publishFailed, acked, publishFailed, publishReasons, verified, unverified,
-            unverifiedReasons),
+            unverifiedReasons, http.deviceReads()),
         latency, lag, pipeline, samples);
   }
 

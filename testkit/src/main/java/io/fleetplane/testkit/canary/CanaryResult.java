@@ -37,8 +37,9 @@ public record CanaryResult(
 
   public record Connections(int attempted, int succeeded, int failed, Map<String, Integer> failureReasons) {}
 
+  /** What was published and verified; {@code sessionReads}: GETs of sessions made to verify them. */
   public record Messages(long sent, long acknowledged, long failed, Map<String, Integer> failureReasons,
-      int sessionsVerified, int sessionsUnverified, Map<String, Integer> unverifiedReasons) {}
+      int sessionsVerified, int sessionsUnverified, Map<String, Integer> unverifiedReasons, long sessionReads) {}
 
   /** Last publish of a session -> applied by its entity (visible over HTTP), per verified session. */
   public record Latency(int sessions, Double p50Millis, Double p95Millis, Double p99Millis, Double maxMillis) {}
@@ -81,8 +82,8 @@ public record CanaryResult(
         + connections.failed() + " failed" + reasons(connections.failureReasons()));
     row(t, "messages", messages.sent() + " sent, " + messages.acknowledged() + " acknowledged, " + messages.failed()
         + " failed" + reasons(messages.failureReasons()));
-    row(t, "sessions", messages.sessionsVerified() + " verified over HTTP, " + messages.sessionsUnverified()
-        + " not" + reasons(messages.unverifiedReasons()));
+    row(t, "sessions", messages.sessionsVerified() + " verified over HTTP (" + messages.sessionReads() + " reads), "
+        + messages.sessionsUnverified() + " not" + reasons(messages.unverifiedReasons()));
     row(t, "latency", latency.sessions() == 0 ? "none measured" : String.format(Locale.ROOT,
         "publish -> visible p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, max %.0f ms", latency.p50Millis(),
         latency.p95Millis(), latency.p99Millis(), latency.maxMillis()));

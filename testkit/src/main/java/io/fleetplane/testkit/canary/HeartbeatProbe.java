@@ -93,7 +93,7 @@ public final class HeartbeatProbe {
       t.setDaemon(true);
       return t;
     });
-    this.http = new CanaryHttp(settings.httpUrl(), settings.token(), 2);
+    this.http = new CanaryHttp(context.getSystem(), settings.httpUrl(), settings.token(), 2);
     this.status = new Status("STARTING", session.value(), 0, null, null, null, 0);
   }
 

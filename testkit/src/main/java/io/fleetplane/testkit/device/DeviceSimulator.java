@@ -193,11 +193,13 @@ public final class DeviceSimulator implements AutoCloseable {
 
   // ---------------------------------------------------------------------------------------------
 
-  private void connect() {
+  private void connect(boolean receiveCommands) {
     connection.connect();
-    connection.subscribe(commandTopic(), 1);
-    log.debug("Device {} of RAE {} connected over {} and subscribed to '{}'", deviceSessionId,
-        raeSerial, protocol, commandTopic());
+    if (receiveCommands) {
+      connection.subscribe(commandTopic(), 1);
+    }
+    log.debug("Device {} of RAE {} connected over {}{}", deviceSessionId, raeSerial, protocol,
+        receiveCommands ? " and subscribed to '" + commandTopic() + "'" : "");
   }
 
   /** On Paho's callback thread: record, then answer on the simulator's own thread. */
@@ -347,6 +349,7 @@ public final class DeviceSimulator implements AutoCloseable {
     private String username;
     private String password;
     private boolean cleanStart = true;
+    private boolean receiveCommands = true;
     private boolean commandIdInReplyPayload;
     private Duration timeout = Duration.ofSeconds(10);
     private ScheduledExecutorService scheduler;
@@ -390,6 +393,16 @@ public final class DeviceSimulator implements AutoCloseable {
     }
 
     /**
+     * False: do not subscribe to the command topic (a device that only publishes, as in the
+     * canary, where 3,000 subscriptions made and dropped were a tenth of the broker's CPU).
+     * Default true.
+     */
+    public Builder receiveCommands(boolean receive) {
+      this.receiveCommands = receive;
+      return this;
+    }
+
+    /**
      * MQTT 5 only: also put {@code commandId} into reply payloads (MQTT 3.1.1 devices always
      * do). Off by default, so MQTT 5 tests prove correlation by the property alone.
      */
@@ -423,14 +436,15 @@ public final class DeviceSimulator implements AutoCloseable {
     }
 
     /**
-     * Connects and subscribes to the command topic; returns once the broker acknowledged both.
+     * Connects and (unless told not to) subscribes to the command topic; returns once the broker
+     * acknowledged both.
      *
      * @throws DeviceMqttException when the broker refuses the connection or cannot be reached
      */
     public DeviceSimulator connect() {
       DeviceSimulator simulator = new DeviceSimulator(this);
       try {
-        simulator.connect();
+        simulator.connect(receiveCommands);
       } catch (RuntimeException e) {
         simulator.close();
         throw e;
