@@ -91,7 +91,8 @@ final class CanaryCoordinator {
   private int resolved;
   /** Devices waiting to check, with the run's acknowledged count when each finished publishing. */
   private final ArrayDeque<long[]> awaitingCheck = new ArrayDeque<>();
-  private double processedSinceStart = -1;
+  /** Registry records processed since the run began, read from the last scrape; NaN: not exported. */
+  private double processedSinceStart = Double.NaN;
   private double processedGrewAtSeconds;
 
   private boolean scraping;
@@ -149,6 +150,7 @@ final class CanaryCoordinator {
           scraping = false;
           baseline = s.text() == null ? "" : s.text();
           latest = baseline;
+          updateProcessedSinceStart();
           if (s.error() != null) {
             context.getLog().warn("Canary run {}: node metrics unavailable ({}); lag and pipeline stages will not be judged",
                 runId, s.error());
@@ -236,20 +238,24 @@ final class CanaryCoordinator {
    * all of them when the node does not count processed records or the count stalled.
    */
   private void releaseChecks() {
-    OptionalDouble processedNow = latest == null ? OptionalDouble.empty() : PrometheusText.sum(latest, REGISTRY_PROCESSED);
-    if (processedNow.isEmpty()) {
-      releaseWhile(gate -> true);
-      return;
-    }
-    double processed = processedNow.getAsDouble() - PrometheusText.sum(baseline, REGISTRY_PROCESSED).orElse(0);
-    if (processed > processedSinceStart) {
-      processedSinceStart = processed;
-      processedGrewAtSeconds = seconds();
-    }
-    if (seconds() - processedGrewAtSeconds > STALLED_AFTER_SECONDS) {
+    if (Double.isNaN(processedSinceStart) || seconds() - processedGrewAtSeconds > STALLED_AFTER_SECONDS) {
       releaseWhile(gate -> true);
     } else {
       releaseWhile(gate -> gate <= processedSinceStart);
+    }
+  }
+
+  /** Once per scrape: parsing the node's metrics text per waiting device cost the canary real CPU. */
+  private void updateProcessedSinceStart() {
+    OptionalDouble processedNow = latest == null ? OptionalDouble.empty() : PrometheusText.sum(latest, REGISTRY_PROCESSED);
+    if (processedNow.isEmpty()) {
+      processedSinceStart = Double.NaN;
+      return;
+    }
+    double processed = processedNow.getAsDouble() - PrometheusText.sum(baseline, REGISTRY_PROCESSED).orElse(0);
+    if (Double.isNaN(processedSinceStart) || processed > processedSinceStart) {
+      processedSinceStart = processed;
+      processedGrewAtSeconds = seconds();
     }
   }
 
@@ -335,6 +341,7 @@ final class CanaryCoordinator {
         backToZeroSeconds = now - peakAtSeconds;
       }
     }
+    updateProcessedSinceStart();
     releaseChecks();
     samples.add(new CanaryResult.Sample(round(now), connected, acked, verified, lagValue,
         round((acked - lastSampleAcked) / dt), processedRate == null ? null : round(processedRate)));
