@@ -16,6 +16,8 @@ import java.util.Optional;
  *
  * @param instanceId names this bridge in Kafka headers, logs and its default MQTT client id
  * @param maxInFlight MQTT 5 receive-maximum: messages received but not yet acknowledged by Kafka
+ * @param maxInFlightBytes payload bytes of those messages the bridge holds at most (one message
+ *     is always taken, however large)
  * @param maxPayloadBytes larger payloads are dead-lettered ({@code payload.too-large})
  * @param kafkaStallTimeout health is degraded when in-flight messages wait this long for Kafka
  * @param restart backoff for reconnecting to the broker and restarting the Kafka stream
@@ -26,6 +28,7 @@ public record BridgeSettings(
     String instanceId,
     Mqtt mqtt,
     int maxInFlight,
+    long maxInFlightBytes,
     int maxPayloadBytes,
     Duration kafkaStallTimeout,
     Producer producer,
@@ -124,6 +127,8 @@ public record BridgeSettings(
     int maxInFlight = c.getInt("max-in-flight");
     require(maxInFlight >= 1 && maxInFlight <= MAX_RECEIVE_MAXIMUM, "max-in-flight",
         "must be 1-65535 (it is sent as MQTT 5 receive-maximum)", maxInFlight);
+    long maxInFlightBytes = c.getBytes("max-in-flight-bytes");
+    require(maxInFlightBytes >= 1, "max-in-flight-bytes", "must be at least 1 byte", maxInFlightBytes);
     long maxPayload = c.getBytes("max-payload-size");
     require(maxPayload >= 1 && maxPayload <= MAX_PAYLOAD_LIMIT, "max-payload-size",
         "must be 1 B to 960 KiB so a record fits Kafka's default 1 MiB limit", maxPayload);
@@ -155,7 +160,7 @@ public record BridgeSettings(
     require(http.port() >= 0 && http.port() <= 65535, "http.port", "must be 0 (any free port) to 65535",
         http.port());
 
-    return new BridgeSettings(instanceId, mqtt, maxInFlight, (int) maxPayload,
+    return new BridgeSettings(instanceId, mqtt, maxInFlight, maxInFlightBytes, (int) maxPayload,
         positive(c, "kafka-stall-timeout"), producer, restart, positive(c, "shutdown-timeout"),
         positive(c, "dead-letter-log-interval"), http);
   }
@@ -182,6 +187,7 @@ public record BridgeSettings(
   @Override
   public String toString() {
     return "BridgeSettings[instanceId=" + instanceId + ", " + mqtt + ", maxInFlight=" + maxInFlight
+        + ", maxInFlightBytes=" + maxInFlightBytes
         + ", maxPayloadBytes=" + maxPayloadBytes + ", kafkaStallTimeout=" + kafkaStallTimeout + "]";
   }
 }

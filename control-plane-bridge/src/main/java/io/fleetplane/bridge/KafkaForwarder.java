@@ -31,6 +31,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import java.util.concurrent.locks.LockSupport;
@@ -90,6 +91,7 @@ final class KafkaForwarder {
   private static final class Generation {
     final int number;
     final AtomicInteger inFlight = new AtomicInteger();
+    final AtomicLong inFlightBytes = new AtomicLong();
     volatile BoundedSourceQueue<InboundMessage> queue;
     volatile boolean dead;
 
@@ -163,7 +165,8 @@ final class KafkaForwarder {
   }
 
   /**
-   * Hands a message to Kafka, waiting while {@code max-in-flight} messages are already in flight;
+   * Hands a message to Kafka, waiting while {@code max-in-flight} messages, or
+   * {@code max-in-flight-bytes} of payload, are already in flight;
    * false when it cannot be taken (the stream is restarting or stopping, or stayed full for
    * longer than the wait limit). The caller then leaves it unacknowledged and asks for a
    * redelivery.
@@ -183,10 +186,14 @@ final class KafkaForwarder {
         return false;
       }
       int n = g.inFlight.get();
-      if (n < settings.maxInFlight()) {
+      int size = in.payload().length;
+      // The byte budget lets max-in-flight be large (a broker that hands out its queue one batch
+      // of receive-maximum messages at a time needs that) without large payloads multiplying it.
+      if (n < settings.maxInFlight() && (n == 0 || g.inFlightBytes.get() + size <= settings.maxInFlightBytes())) {
         if (!g.inFlight.compareAndSet(n, n + 1)) {
           continue;
         }
+        g.inFlightBytes.addAndGet(size);
         // Counted before offering: the stream may complete it before offer() even returns.
         progress.enqueued(System.nanoTime());
         if (g.queue.offer(in) == QueueOfferResult.enqueued()) {
@@ -194,6 +201,7 @@ final class KafkaForwarder {
         }
         // The generation is ending: its queue takes nothing more. If it already died, died()
         // has counted this message among the abandoned ones; do not count it twice.
+        g.inFlightBytes.addAndGet(-size);
         if (g.inFlight.decrementAndGet() >= 0) {
           progress.abandoned(1, System.nanoTime());
         } else {
@@ -341,6 +349,7 @@ final class KafkaForwarder {
     acknowledge.accept(p.in());
     // The watch before the slot: a new message can then never make the watch count one too many.
     progress.completed(now);
+    g.inFlightBytes.addAndGet(-p.in().payload().length);
     g.inFlight.decrementAndGet();
     return Done.getInstance();
   }
@@ -348,6 +357,7 @@ final class KafkaForwarder {
   private void died(Generation g, Throwable error) {
     g.dead = true;
     int lost = g.inFlight.getAndSet(0);
+    g.inFlightBytes.set(0);
     progress.abandoned(lost, System.nanoTime());
     if (error == null) {
       return; // completed on purpose (graceful stop)

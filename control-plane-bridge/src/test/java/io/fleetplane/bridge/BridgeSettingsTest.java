@@ -24,7 +24,8 @@ class BridgeSettingsTest {
     assertEquals("fleetplane-bridge-b7", s.mqtt().clientId());
     assertEquals(List.of("fleet/rae/+/device/+/update", "fleet/rae/+/device/+/checkpoint",
         "fleet/rae/+/device/+/connection"), s.mqtt().subscriptions());
-    assertEquals(500, s.maxInFlight());
+    assertEquals(5000, s.maxInFlight());
+    assertEquals(32L * 1024 * 1024, s.maxInFlightBytes());
     assertEquals(256 * 1024, s.maxPayloadBytes());
     assertEquals(512 * 1024, s.mqtt().maximumPacketSize());
     assertEquals(Duration.ofMinutes(2), s.producer().deliveryTimeout());
@@ -43,6 +44,7 @@ class BridgeSettingsTest {
   @Test
   void valuesThatCannotWorkAreRejectedNamingTheKey() {
     assertRejected(Map.of("fleetplane.bridge.max-in-flight", 70_000), "fleetplane.bridge.max-in-flight");
+    assertRejected(Map.of("fleetplane.bridge.max-in-flight-bytes", 0), "fleetplane.bridge.max-in-flight-bytes");
     assertRejected(Map.of("fleetplane.bridge.max-payload-size", "2 MiB"), "fleetplane.bridge.max-payload-size");
     assertRejected(Map.of("fleetplane.bridge.mqtt.maximum-packet-size", "100 KiB"),
         "fleetplane.bridge.mqtt.maximum-packet-size");

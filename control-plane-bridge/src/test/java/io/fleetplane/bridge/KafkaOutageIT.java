@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 /**
  * Done-when 2: Kafka stops for 10 s in the middle of a stream of device messages and comes back.
  * Every message arrives; while Kafka is away the bridge stops taking from MQTT (in flight never
- * above max-in-flight, heap flat, the broker holds the backlog), health says degraded and names
+ * above its max-in-flight-bytes, heap flat, the broker holds the backlog), health says degraded and names
  * Kafka, and when Kafka returns the bridge catches up by itself and reports healthy.
  */
 class KafkaOutageIT {
@@ -49,7 +49,10 @@ class KafkaOutageIT {
          KafkaTopicReader events = KafkaTopicReader.start(kafka.bootstrapServers(), topics.deviceEvents())) {
       Map<String, Object> config = BridgeFixture.config(broker.serverUri(), kafka.bootstrapServers(), topics,
           "outage-it");
-      config.put("fleetplane.bridge.max-in-flight", MAX_IN_FLIGHT);
+      // The byte budget is what binds: the count allows ten times more, so the bounds asserted
+      // below hold only if max-in-flight-bytes is enforced.
+      config.put("fleetplane.bridge.max-in-flight", 10 * MAX_IN_FLIGHT);
+      config.put("fleetplane.bridge.max-in-flight-bytes", MAX_IN_FLIGHT * PAYLOAD_BYTES);
       // Mosquitto 2.0.11 ignores receive-maximum once it has queued for us, so the bridge holds
       // its intake for the whole outage: give it more than the outage (half the keep-alive).
       config.put("fleetplane.bridge.mqtt.keep-alive", "60s");

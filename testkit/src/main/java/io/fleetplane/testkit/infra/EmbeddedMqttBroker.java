@@ -37,7 +37,7 @@ public final class EmbeddedMqttBroker implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(EmbeddedMqttBroker.class);
   /** Queued messages the broker hands one client at once, unless its Receive Maximum is lower. */
-  static final int MAX_INFLIGHT_WINDOW = 1_000;
+  static final int MAX_INFLIGHT_WINDOW = 10_000;
   private static EmbeddedMqttBroker shared; // guarded by EmbeddedMqttBroker.class
 
   private final int port;
@@ -91,9 +91,9 @@ public final class EmbeddedMqttBroker implements AutoCloseable {
     // the client has acknowledged all of the last one; a batch is at most 50 messages (an internal
     // constant, not a config.xml setting) whatever Receive Maximum the client asked for. The bridge
     // acknowledges a message once Kafka has it, so a burst reached it 50 at a time, one Kafka round
-    // trip per batch (~130 msg/s in a canary burst). 1,000 is above the bridge's Receive Maximum
-    // (its max-in-flight, 500), so the bridge's own value is the bound, as MQTT 5 means it to be;
-    // clients asking for more (Paho's default is 65,535) get 1,000 at a time.
+    // trip per batch (~130 msg/s in a canary burst). 10,000 is above the bridge's Receive Maximum
+    // (its max-in-flight, 5,000), so the bridge's own value is the bound, as MQTT 5 means it to be;
+    // clients asking for more (Paho's default is 65,535) get 10,000 at a time.
     InternalConfigurations.MAX_INFLIGHT_WINDOW_SIZE_MESSAGES = MAX_INFLIGHT_WINDOW;
     EmbeddedHiveMQ hiveMq = EmbeddedHiveMQ.builder()
         .withConfigurationFolder(configDir)
