@@ -29,9 +29,10 @@ import java.util.function.LongPredicate;
  * <p>Sessions are checked over HTTP when the node's counters say their messages went through:
  * a device that finished publishing waits until the registry has processed as many records since
  * the run began as the run had acknowledged when that device finished (the pipeline is close to
- * first in, first out), then polls until it sees its final state. Where the node does not count
- * processed records, or the count stops growing for {@link #STALLED_AFTER_SECONDS} s, waiting
- * devices check at once, so a broken pipeline is still judged by what HTTP shows.
+ * first in, first out), then polls until it sees its final state. Where the node's metrics cannot
+ * be read, or the count stops growing for {@link #STALLED_AFTER_SECONDS} s (a node that does not
+ * count processed records at all), waiting devices check at once, so a broken pipeline is still
+ * judged by what HTTP shows.
  *
  * <p>Device actors are its children: a device that fails unexpectedly is stopped (its MQTT
  * client closed in PostStop) and counted, through death watch, as a session the run could not
@@ -245,14 +246,18 @@ final class CanaryCoordinator {
     }
   }
 
-  /** Once per scrape: parsing the node's metrics text per waiting device cost the canary real CPU. */
+  /**
+   * Once per scrape: parsing the node's metrics text per waiting device cost the canary real CPU.
+   * A counter the node has not exported yet counts as zero (a fresh node shows it only after its
+   * first record); one it never exports stalls, and the stall releases every waiting device.
+   */
   private void updateProcessedSinceStart() {
-    OptionalDouble processedNow = latest == null ? OptionalDouble.empty() : PrometheusText.sum(latest, REGISTRY_PROCESSED);
-    if (processedNow.isEmpty()) {
-      processedSinceStart = Double.NaN;
+    if (latest == null || latest.isEmpty()) {
+      processedSinceStart = Double.NaN; // no metrics at all: nothing to wait for
       return;
     }
-    double processed = processedNow.getAsDouble() - PrometheusText.sum(baseline, REGISTRY_PROCESSED).orElse(0);
+    double processed = PrometheusText.sum(latest, REGISTRY_PROCESSED).orElse(0)
+        - PrometheusText.sum(baseline, REGISTRY_PROCESSED).orElse(0);
     if (Double.isNaN(processedSinceStart) || processed > processedSinceStart) {
       processedSinceStart = processed;
       processedGrewAtSeconds = seconds();
