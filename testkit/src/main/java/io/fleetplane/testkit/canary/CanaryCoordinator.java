@@ -6,9 +6,9 @@ import akka.actor.typed.SupervisorStrategy;
 import akka.actor.typed.javadsl.ActorContext;
 import akka.actor.typed.javadsl.Behaviors;
 import akka.actor.typed.javadsl.TimerScheduler;
+import io.fleetplane.config.ids.DeviceSessionId;
 import java.time.Duration;
 import java.time.Instant;
-import io.fleetplane.config.ids.DeviceSessionId;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,7 +18,7 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.function.Consumer;
-import java.util.function.LongPredicate;
+import java.util.function.Predicate;
 
 /**
  * Runs one canary: spawns one {@link CanaryDevice} per simulated client, ramps their connections
@@ -90,10 +90,12 @@ final class CanaryCoordinator {
   private long visibleMessages;
   private final List<Long> latencies = new ArrayList<>();
   private int resolved;
-  /** Devices waiting to check, with the run's acknowledged count when each finished publishing. */
-  private final ArrayDeque<long[]> awaitingCheck = new ArrayDeque<>();
-  /** Registry records processed since the run began, read from the last scrape; NaN: not exported. */
-  private double processedSinceStart = Double.NaN;
+  /** A device done publishing, waiting to check; the run had acknowledged this many messages then. */
+  private record AwaitingCheck(int device, long ackedWhenDone) {}
+
+  private final ArrayDeque<AwaitingCheck> awaitingCheck = new ArrayDeque<>();
+  /** Registry records processed since the run began, as of the last scrape; null: metrics unreadable. */
+  private Long processedSinceStart;
   private double processedGrewAtSeconds;
 
   private boolean scraping;
@@ -220,7 +222,7 @@ final class CanaryCoordinator {
       publishFailed++;
       publishReasons.merge(f.reason(), 1, Integer::sum);
     } else if (report instanceof CanaryDevice.ReportAwaitingCheck) {
-      awaitingCheck.add(new long[] {i, acked});
+      awaitingCheck.add(new AwaitingCheck(i, acked));
       releaseChecks();
     } else if (report instanceof CanaryDevice.ReportVerified v && markResolved(i)) {
       verified++;
@@ -236,37 +238,33 @@ final class CanaryCoordinator {
 
   /**
    * Tells the waiting devices whose messages the registry has probably processed to check now;
-   * all of them when the node does not count processed records or the count stalled.
+   * all of them when the node's metrics cannot be read or the count stalled.
    */
   private void releaseChecks() {
-    if (Double.isNaN(processedSinceStart) || seconds() - processedGrewAtSeconds > STALLED_AFTER_SECONDS) {
-      releaseWhile(gate -> true);
+    if (processedSinceStart == null || seconds() - processedGrewAtSeconds > STALLED_AFTER_SECONDS) {
+      releaseWhile(waiting -> true);
     } else {
-      releaseWhile(gate -> gate <= processedSinceStart);
+      long processed = processedSinceStart;
+      releaseWhile(waiting -> waiting.ackedWhenDone() <= processed);
     }
   }
 
   /**
-   * Once per scrape: parsing the node's metrics text per waiting device cost the canary real CPU.
-   * A counter the node has not exported yet counts as zero (a fresh node shows it only after its
-   * first record); one it never exports stalls, and the stall releases every waiting device.
+   * Once per scrape, not per waiting device (parsing the metrics text per device cost the canary
+   * real CPU). A counter the node has not exported yet counts as zero (a fresh node shows it only
+   * after its first record); one it never exports stalls, and the stall releases every device.
    */
   private void updateProcessedSinceStart() {
-    if (latest == null || latest.isEmpty()) {
-      processedSinceStart = Double.NaN; // no metrics at all: nothing to wait for
-      return;
-    }
-    double processed = PrometheusText.sum(latest, REGISTRY_PROCESSED).orElse(0)
-        - PrometheusText.sum(baseline, REGISTRY_PROCESSED).orElse(0);
-    if (Double.isNaN(processedSinceStart) || processed > processedSinceStart) {
+    Long processed = delta(REGISTRY_PROCESSED, Map.of());
+    if (processed == null || processedSinceStart == null || processed > processedSinceStart) {
       processedSinceStart = processed;
       processedGrewAtSeconds = seconds();
     }
   }
 
-  private void releaseWhile(LongPredicate due) {
-    while (!awaitingCheck.isEmpty() && due.test(awaitingCheck.peekFirst()[1])) {
-      devices.get((int) awaitingCheck.pollFirst()[0]).tell(new CanaryDevice.CheckNow());
+  private void releaseWhile(Predicate<AwaitingCheck> due) {
+    while (!awaitingCheck.isEmpty() && due.test(awaitingCheck.peekFirst())) {
+      devices.get(awaitingCheck.pollFirst().device()).tell(new CanaryDevice.CheckNow());
     }
   }
 
